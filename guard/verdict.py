@@ -1,0 +1,146 @@
+"""The one verdict type every stage returns.
+
+A verdict is never a bare bool: it carries the per-category scores, the human-readable reasons and
+evidence (normalized text, offending timestamps, a rewritten prompt) so that the ledger, the C2PA
+assertion and the API can all explain a decision without re-running anything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Any
+
+
+class Decision(str, Enum):
+    """Ordered from least to most severe; ``worst`` picks the most severe."""
+
+    ALLOW = "allow"
+    FLAG = "flag"
+    REWRITE = "rewrite"
+    BLOCK = "block"
+    ERROR = "error"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+    @property
+    def stops_release(self) -> bool:
+        """Block and error both stop the release: the pipeline fails closed."""
+        return self in (Decision.BLOCK, Decision.ERROR)
+
+    @staticmethod
+    def worst(decisions: list[Decision] | tuple[Decision, ...]) -> Decision:
+        return max(decisions, key=lambda d: d.severity, default=Decision.ALLOW)
+
+
+_SEVERITY = {Decision.ALLOW: 0, Decision.FLAG: 1, Decision.REWRITE: 2, Decision.BLOCK: 3, Decision.ERROR: 4}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one stage (or one check inside a stage) decided, and why.
+
+    ``scores`` are per-category probabilities in [0, 1]; ``evidence`` holds JSON-serializable
+    details (for a prompt stage: ``normalized`` text and, for a rewrite, the ``prompt`` to use).
+    """
+
+    stage: str
+    decision: Decision
+    scores: Mapping[str, float] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()
+    elapsed_ms: float = 0.0
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "decision", Decision(self.decision))
+        object.__setattr__(self, "scores", MappingProxyType({k: float(v) for k, v in self.scores.items()}))
+        object.__setattr__(self, "reasons", tuple(self.reasons))
+        object.__setattr__(self, "evidence", MappingProxyType(dict(self.evidence)))
+
+    @property
+    def blocked(self) -> bool:
+        return self.decision.stops_release
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON schema (documented in docs/cli.md): stage, decision, categories, reasons, ..."""
+        return {
+            "stage": self.stage,
+            "decision": self.decision.value,
+            "categories": {k: round(v, 6) for k, v in self.scores.items()},
+            "reasons": list(self.reasons),
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "evidence": _jsonable(dict(self.evidence)),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        return cls(
+            stage=data["stage"],
+            decision=Decision(data["decision"]),
+            scores=data.get("categories", {}),
+            reasons=tuple(data.get("reasons", ())),
+            elapsed_ms=float(data.get("elapsed_ms", 0.0)),
+            evidence=data.get("evidence", {}),
+        )
+
+    @classmethod
+    def error(cls, stage: str, exc: BaseException, elapsed_ms: float = 0.0) -> Verdict:
+        """A stage that raised: an ``error`` verdict, which stops the release."""
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return cls(stage, Decision.ERROR, reasons=(f"{stage} failed: {type(exc).__name__}: {message}",),
+                   elapsed_ms=elapsed_ms)
+
+    def with_timing(self, elapsed_ms: float) -> Verdict:
+        return Verdict(self.stage, self.decision, self.scores, self.reasons, elapsed_ms, self.evidence)
+
+
+def combine(stage: str, parts: list[Verdict], elapsed_ms: float = 0.0, **evidence: Any) -> Verdict:
+    """Merge the verdicts of several checks into one stage verdict: worst decision, max score per category."""
+    scores: dict[str, float] = {}
+    for part in parts:
+        for category, score in part.scores.items():
+            scores[category] = max(scores.get(category, 0.0), score)
+    reasons = tuple(r for p in parts for r in p.reasons)
+    merged_evidence: dict[str, Any] = {"checks": {p.stage: p.to_dict() for p in parts}}
+    merged_evidence.update(evidence)
+    return Verdict(stage, Decision.worst([p.decision for p in parts]), scores, reasons, elapsed_ms, merged_evidence)
+
+
+@contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    """``with stopwatch() as t: ...`` then ``t[0]`` is the elapsed milliseconds."""
+    box = [0.0]
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box[0] = (time.perf_counter() - start) * 1000.0
+
+
+class Blocked(Exception):
+    """Raised when a request does not get released; carries every stage verdict so far."""
+
+    def __init__(self, verdicts: list[Verdict]) -> None:
+        self.verdicts = list(verdicts)
+        stopping = [v for v in self.verdicts if v.blocked] or self.verdicts[-1:]
+        self.verdict = stopping[0] if stopping else Verdict("pipeline", Decision.BLOCK)
+        reason = "; ".join(self.verdict.reasons) or self.verdict.decision.value
+        super().__init__(f"blocked at {self.verdict.stage}: {reason}")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    return value
