@@ -11,12 +11,12 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from types import MappingProxyType
 from typing import Any
 
 
-class Decision(str, Enum):
+class Decision(StrEnum):
     """Ordered from least to most severe; ``worst`` picks the most severe."""
 
     ALLOW = "allow"

@@ -1,0 +1,102 @@
+"""Builds the real stages from the policy, in one place.
+
+Each stage's factory lives beside its code (``guard.prompt_filter``, ``guard.bias``,
+``guard.frame_stage``, ``guard.watermark_stage``, ``guard.generator_stage``). A factory that is not
+importable or fails to build leaves the stage missing, and the pipeline then refuses to release
+wherever the policy requires that stage: nothing is silently skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from guard.ledger import Ledger
+from guard.manifest_store import ManifestStore
+from guard.pipeline import GuardedPipeline
+from guard.policy import Policy
+from guard.provenance import ProvenanceSigner
+from guard.stages import PromptStage
+from guard.verdict import Decision, Verdict, combine, stopwatch
+
+log = logging.getLogger(__name__)
+
+
+def _factory(module: str, name: str) -> Callable[..., Any] | None:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        log.warning("stage factory %s.%s unavailable: %s", module, name, exc)
+        return None
+
+
+class PromptChain:
+    """The prompt gate: the prompt filter, then the bias gate on the filter's output text."""
+
+    name = "prompt"
+
+    def __init__(self, checks: list[PromptStage]) -> None:
+        self.checks = checks
+
+    def __call__(self, prompt: str) -> Verdict:
+        parts: list[Verdict] = []
+        text = prompt
+        with stopwatch() as elapsed:
+            for check in self.checks:
+                verdict = check(text)
+                parts.append(verdict)
+                if verdict.decision.stops_release:
+                    break
+                text = str(verdict.evidence.get("prompt", text))
+        merged = combine(self.name, parts, elapsed[0], prompt=text, original=prompt,
+                         normalized=parts[0].evidence.get("normalized", prompt) if parts else prompt)
+        for part in parts:
+            for key in ("diversified", "people", "attributes", "stereotype"):
+                if key in part.evidence:
+                    merged = Verdict(merged.stage, merged.decision, merged.scores, merged.reasons,
+                                     merged.elapsed_ms, {**merged.evidence, key: part.evidence[key]})
+        if text != prompt and merged.decision is Decision.ALLOW:
+            merged = Verdict(merged.stage, Decision.REWRITE, merged.scores,
+                             (*merged.reasons, "prompt rewritten before generation"), merged.elapsed_ms,
+                             merged.evidence)
+        return merged
+
+
+def build_prompt_stage(policy: Policy) -> PromptStage | None:
+    checks: list[PromptStage] = []
+    prompt_filter = _factory("guard.prompt_filter", "build_prompt_filter")
+    if prompt_filter is None:
+        return None  # the filter is the gate: without it there is no prompt stage
+    checks.append(prompt_filter(policy))
+    bias = _factory("guard.bias", "build_bias_gate")
+    if bias is not None:
+        checks.append(bias(policy))
+    elif policy.bias.required:
+        return None
+    return PromptChain(checks)
+
+
+def build_pipeline(policy: Policy, *, generator: Any = None, with_generator: bool = True,
+                   ledger: Ledger | None = None, store: ManifestStore | None = None) -> GuardedPipeline:
+    """The pipeline with every stage the policy names; ``generator`` overrides the configured model."""
+    frame_factory = _factory("guard.frame_stage", "build_frame_stage")
+    watermark_factory = _factory("guard.watermark_stage", "build_watermark_stage")
+    gen = generator
+    if gen is None and with_generator:
+        gen_factory = _factory("guard.generator_stage", "build_generator")
+        gen = gen_factory(policy) if gen_factory is not None else None
+    elif gen is not None and not hasattr(gen, "name"):
+        gen_factory = _factory("guard.generator_stage", "build_generator")
+        gen = gen_factory(policy, gen) if gen_factory is not None else None
+    return GuardedPipeline(
+        policy=policy,
+        prompt=build_prompt_stage(policy),
+        generator=gen,
+        frames=frame_factory(policy) if frame_factory is not None else None,
+        watermark=watermark_factory(policy) if watermark_factory is not None else None,
+        signer=ProvenanceSigner.from_material(),
+        ledger=ledger or Ledger(),
+        store=store or ManifestStore(),
+    )

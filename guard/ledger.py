@@ -1,0 +1,128 @@
+"""A tamper-evident ledger of every decision: SQLite rows chained by SHA-256.
+
+Each row stores the request's record as canonical JSON and ``hash = SHA-256(prev_hash || seq ||
+record)``. Editing, deleting or reordering any row breaks the chain from that row on, which
+``verify()`` reports with the first bad sequence number. Prompts are stored as SHA-256 unless the
+policy allows their text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guard.paths import ledger_path
+
+GENESIS = "0" * 64
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger (
+    seq INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    record TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+)
+"""
+
+
+def canonical(record: Mapping[str, Any]) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def chain_hash(prev_hash: str, seq: int, ts: float, kind: str, record_json: str) -> str:
+    material = f"{prev_hash}|{seq}|{ts!r}|{kind}|{record_json}".encode()
+    return hashlib.sha256(material).hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class LedgerCheck:
+    ok: bool
+    rows: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+class Ledger:
+    """Append-only from the API's point of view; thread-safe within a process, and across processes
+    through SQLite's write lock (``BEGIN IMMEDIATE`` serializes appends so the chain stays linear)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else ledger_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        with self._connect() as conn:
+            conn.execute(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        return conn
+
+    def append(self, kind: str, record: Mapping[str, Any]) -> int:
+        """Append one record; returns its sequence number."""
+        record_json = canonical(record)
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                last = conn.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+                seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+                ts = time.time()
+                conn.execute(
+                    "INSERT INTO ledger (seq, ts, kind, record, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)",
+                    (seq, ts, kind, record_json, prev, chain_hash(prev, seq, ts, kind, record_json)),
+                )
+                conn.execute("COMMIT")
+                return seq
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.close()
+
+    def rows(self, kind: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every record in order, as ``{"seq", "ts", "kind", **record}``."""
+        conn = self._connect()
+        try:
+            query = "SELECT seq, ts, kind, record FROM ledger"
+            params: tuple[Any, ...] = ()
+            if kind is not None:
+                query += " WHERE kind = ?"
+                params = (kind,)
+            for seq, ts, row_kind, record in conn.execute(query + " ORDER BY seq", params):
+                yield {"seq": seq, "ts": ts, "kind": row_kind, **json.loads(record)}
+        finally:
+            conn.close()
+
+    def verify(self) -> LedgerCheck:
+        """Walk the chain: seq contiguous from 1, each prev_hash the previous hash, each hash recomputed."""
+        conn = self._connect()
+        try:
+            prev, expected_seq, count = GENESIS, 1, 0
+            for seq, ts, kind, record, prev_hash, stored in conn.execute(
+                "SELECT seq, ts, kind, record, prev_hash, hash FROM ledger ORDER BY rowid"
+            ):
+                count += 1
+                if seq != expected_seq:
+                    return LedgerCheck(False, count, expected_seq, f"row {expected_seq} missing or out of order")
+                if prev_hash != prev:
+                    return LedgerCheck(False, count, seq, f"row {seq} does not chain to row {seq - 1}")
+                if chain_hash(prev_hash, seq, ts, kind, record) != stored:
+                    return LedgerCheck(False, count, seq, f"row {seq} was edited (hash mismatch)")
+                prev, expected_seq = stored, seq + 1
+            return LedgerCheck(True, count)
+        finally:
+            conn.close()
