@@ -28,7 +28,7 @@ def _factory(module: str, name: str) -> Callable[..., Any] | None:
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
-        log.warning("stage factory %s.%s unavailable: %s", module, name, exc)
+        log.info("stage factory %s.%s unavailable: %s", module, name, exc)
         return None
 
 
