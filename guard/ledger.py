@@ -2,7 +2,8 @@
 
 Each row stores the request's record as canonical JSON and ``hash = SHA-256(prev_hash || seq ||
 record)``. Editing, deleting or reordering any row breaks the chain from that row on, which
-``verify()`` reports with the first bad sequence number. Prompts are stored as SHA-256 unless the
+``verify()`` reports with the first bad sequence number. The newest ``seq`` and hash are also kept in
+a head file beside the database, so cutting rows off the end is detected too. Prompts are stored as SHA-256 unless the
 policy allows their text.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -81,10 +83,12 @@ class Ledger:
                 last = conn.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
                 ts = time.time()
+                digest = chain_hash(prev, seq, ts, kind, record_json)
                 conn.execute(
                     "INSERT INTO ledger (seq, ts, kind, record, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)",
-                    (seq, ts, kind, record_json, prev, chain_hash(prev, seq, ts, kind, record_json)),
+                    (seq, ts, kind, record_json, prev, digest),
                 )
+                self._write_head(seq, digest)  # under the write lock, so heads are written in order
                 conn.execute("COMMIT")
                 return seq
             except BaseException:
@@ -92,6 +96,15 @@ class Ledger:
                 raise
             finally:
                 conn.close()
+
+    @property
+    def head_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".head")
+
+    def _write_head(self, seq: int, digest: str) -> None:
+        tmp = self.head_path.with_name(self.head_path.name + ".tmp")
+        tmp.write_text(f"{seq} {digest}\n", encoding="ascii")
+        os.replace(tmp, self.head_path)
 
     def rows(self, kind: str | None = None) -> Iterator[dict[str, Any]]:
         """Every record in order, as ``{"seq", "ts", "kind", **record}``."""
@@ -123,6 +136,11 @@ class Ledger:
                 if chain_hash(prev_hash, seq, ts, kind, record) != stored:
                     return LedgerCheck(False, count, seq, f"row {seq} was edited (hash mismatch)")
                 prev, expected_seq = stored, seq + 1
+            if self.head_path.exists():
+                head_seq, head_hash = self.head_path.read_text(encoding="ascii").split()
+                if int(head_seq) != expected_seq - 1 or head_hash != prev:
+                    return LedgerCheck(False, count, min(int(head_seq), expected_seq),
+                                       f"ledger ends at row {expected_seq - 1} but its head records row {head_seq}")
             return LedgerCheck(True, count)
         finally:
             conn.close()

@@ -9,6 +9,7 @@ fetches a remote manifest and reports trusted / valid / invalid / absent with th
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import tempfile
@@ -48,8 +49,11 @@ class SoftBinding:
             "label": SOFT_BINDING_LABEL,
             "data": {
                 "alg": self.algorithm,
-                "blocks": [{"scope": {"timespan": {"start": self.start_s, "end": self.end_s}},
-                            "value": self.payload_hex}],
+                # The spec's block value is the binding value encoded as base64.
+                # Timespans are integer milliseconds from the start of the media.
+                "blocks": [{"scope": {"timespan": {"start": round(self.start_s * 1000),
+                                                   "end": round(self.end_s * 1000)}},
+                            "value": base64.b64encode(bytes.fromhex(self.payload_hex)).decode("ascii")}],
             },
         }
 
@@ -116,8 +120,8 @@ class ProvenanceSigner:
         except c2pa.C2paError as exc:
             Path(tmp_name).unlink(missing_ok=True)
             message = str(exc).splitlines()[0]
-            if "certificate" in message.lower():
-                raise ConfigError(f"signing certificate rejected: {message}") from exc
+            if "certificate" in message.lower() or "signature" in message.lower():
+                raise ConfigError(f"signing failed (wrong certificate or key?): {message}") from exc
             raise
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)

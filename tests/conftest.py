@@ -1,0 +1,55 @@
+"""Test-wide settings: offline hub, all state in a temporary VIDEOGUARD_HOME, shared sample videos."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _videoguard_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One state directory for the session (the dev CA is made once); tests needing isolation use ``home``."""
+    home = tmp_path_factory.mktemp("videoguard-home")
+    os.environ["VIDEOGUARD_HOME"] = str(home)
+    os.environ.pop("VIDEOGUARD_POLICY", None)
+    return home
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, isolated state directory for this test."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("VIDEOGUARD_HOME", str(path))
+    return path
+
+
+def photo_pan(frames: int = 48, size: int = 256, image: str = "astronaut") -> np.ndarray:
+    """A slow pan over a real photograph that ships with scikit-image: (T, size, size, 3) uint8."""
+    from skimage import data, transform
+
+    photo = getattr(data, image)()
+    if photo.ndim == 2:
+        photo = np.stack([photo] * 3, axis=-1)
+    scale = (size * 1.5) / min(photo.shape[:2])
+    big = (transform.rescale(photo, scale, channel_axis=-1, anti_aliasing=True) * 255).astype(np.uint8)
+    max_shift = big.shape[1] - size
+    return np.stack([big[:size, int(i * max_shift / max(frames - 1, 1)):][:, :size] for i in range(frames)])
+
+
+@pytest.fixture(scope="session")
+def sample_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-second 256x256 H.264 MP4 of a photo pan."""
+    from guard.stages import Clip
+    from guard.video_io import write_mp4
+
+    path = tmp_path_factory.mktemp("videos") / "pan.mp4"
+    write_mp4(Clip(photo_pan(), 24.0), path, crf=18, preset="ultrafast")
+    return path
