@@ -1,0 +1,50 @@
+"""Typed view of the ``bias:`` section's free-form ``settings`` (validated once, errors name the key)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from guard.errors import PolicyError
+from guard.policy import Policy
+
+DEFAULT_RECOGNIZERS = ("people", "gender", "age", "skin_tone_ethnicity", "religion", "disability", "stereotype")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DiversifySettings(_Strict):
+    enabled: bool = False
+    seed: int = 0
+    distribution: dict[str, dict[str, float]] = Field(default_factory=lambda: {
+        "gender": {"female": 0.5, "male": 0.5},
+        "skin_tone_ethnicity": {"Black": 1.0, "East Asian": 1.0, "South Asian": 1.0, "Hispanic": 1.0,
+                                "Middle Eastern": 1.0, "White": 1.0},
+    })
+
+
+class AuditSettings(_Strict):
+    imbalance_threshold: float = Field(default=0.05, ge=0.0, le=0.18)
+    frames_per_clip: int = Field(default=4, gt=0)
+    min_face_px: int = Field(default=24, gt=0)
+    gender_classifier: str | None = None  # import path "module:callable"; None = gender not measured
+
+
+class BiasSettings(_Strict):
+    recognizers: tuple[str, ...] = DEFAULT_RECOGNIZERS
+    use_spacy: bool = True
+    stereotype_decision: Literal["block", "flag"] = "block"
+    diversify: DiversifySettings = DiversifySettings()
+    audit: AuditSettings = AuditSettings()
+
+
+def bias_settings(policy: Policy) -> BiasSettings:
+    try:
+        return BiasSettings.model_validate(policy.bias.settings)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PolicyError(f"invalid policy at bias.settings.{where}: {first['msg']}") from exc

@@ -1,0 +1,127 @@
+"""The stereotype-harm recognizer: a protected group tied to crime, violence, disease, poverty,
+terrorism, stupidity and the like, including "a typical X" generalizations and group comparisons.
+
+Rule: a protected-group mention and a harm-theme term in the same prompt, where the harm term is not
+negated ("are not criminals") and the prompt does not read as reporting on or opposing the
+stereotype ("violence against Muslims", "stereotypes about ..."). Comparisons ("X are smarter than
+Y") are a harm theme of their own (``supremacy``). Every finding names the group, the theme and
+the words, so a block can be explained.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from guard.bias.lexicons import Lexicon, Match, lexicon, load_themes
+from guard.bias.recognizers import _adjacent_to_person
+
+HARM_THEMES_FILE = "harm_themes.yaml"
+GROUP_LEXICONS = ("groups.txt", "ethnicity.txt", "religion.txt", "disability.txt")
+_NEGATIONS = frozenset({"not", "no", "never", "neither", "nor", "isn't", "aren't", "isnt", "arent", "don't",
+                        "dont", "doesn't", "doesnt", "without", "less"})
+_GENERALIZATION = re.compile(
+    r"\b(?:a|the) typical\b|\ball (?:of )?(?:the|them|those)?\b|\bevery\b|\bthey(?:'re| are) all\b|"
+    r"\bare (?:all|always|naturally|inherently|just|so|too)\b|\balways\b|\bby nature\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class StereotypeFinding:
+    """The recognizer's result: ``found`` plus the group words, harm themes and harm words behind it."""
+
+    recognizer: str
+    found: bool
+    groups: tuple[str, ...] = ()
+    themes: tuple[str, ...] = ()
+    terms: tuple[str, ...] = ()
+    generalization: bool = False
+    explanation: str = ""
+
+    def to_evidence(self) -> dict[str, object]:
+        return {"found": self.found, "groups": list(self.groups), "themes": list(self.themes),
+                "terms": list(self.terms), "generalization": self.generalization, "reason": self.explanation}
+
+
+@lru_cache(maxsize=1)
+def _theme_lexicons() -> dict[str, Lexicon]:
+    return {theme: Lexicon(terms) for theme, terms in load_themes(HARM_THEMES_FILE).items()}
+
+
+def _group_mentions(text: str) -> list[Match]:
+    hits: list[Match] = []
+    for name in GROUP_LEXICONS:
+        hits.extend(lexicon(name).find(text))
+    hits.extend(m for m in lexicon("skin_colour_words.txt").find(text) if _adjacent_to_person(text, m, 0))
+    return hits
+
+
+def _negated(text: str, match: Match) -> bool:
+    before = re.findall(r"[\w'\-]+", text[: match.start].lower())[-3:]
+    return bool(_NEGATIONS & set(before)) and not match.term.startswith(("not ", "no ", "never "))
+
+
+_PASSIVE = frozenset({"were", "was", "been", "being", "getting", "get", "got", "gets"})
+_PRONOUN_REFERENCE = re.compile(r"\b(?:they|them|their|theirs|these people|those people)\b", re.IGNORECASE)
+
+
+def _passive(text: str, match: Match) -> bool:
+    """Victim framing: "were killed", "getting murdered" report harm done *to* the group."""
+    before = re.findall(r"[\w'\-]+", text[: match.start].lower())[-2:]
+    return bool(_PASSIVE & set(before))
+
+
+def _sentences_with_referents(text: str) -> list[str]:
+    """Sentences, each prefixed with the group words of the previous one when it refers back with
+    "they"/"them" ("... the immigrants. They steal ...")."""
+    sentences = [s for s in re.split(r"(?<=[.!?;])\s+|\n+", text) if s.strip()]
+    out: list[str] = []
+    for i, sentence in enumerate(sentences):
+        if i and _PRONOUN_REFERENCE.search(sentence):
+            carried = " ".join(m.term for m in _group_mentions(sentences[i - 1]))
+            sentence = f"{carried} :: {sentence}" if carried else sentence
+        out.append(sentence)
+    return out
+
+
+class StereotypeRecognizer:
+    name = "stereotype"
+    version = "1"
+
+    def recognize(self, text: str) -> StereotypeFinding:
+        findings = [self._recognize_sentence(s) for s in _sentences_with_referents(text)]
+        hits = [f for f in findings if f.found]
+        if hits:
+            return hits[0]
+        return next((f for f in findings if f.groups), findings[0] if findings else
+                    StereotypeFinding(self.name, False, explanation="empty prompt"))
+
+    def _recognize_sentence(self, text: str) -> StereotypeFinding:
+        groups = _group_mentions(text)
+        if not groups:
+            return StereotypeFinding(self.name, False, explanation="no protected group mentioned")
+        counter = lexicon("counter_cues.txt").find(text)
+        group_spans = [(g.start, g.end) for g in groups]
+        themes: dict[str, list[str]] = {}
+        for theme, lex in _theme_lexicons().items():
+            for hit in lex.find(text):
+                overlapping = [(s, e) for s, e in group_spans if s < hit.end and hit.start < e]
+                other_group = len(overlapping) < len(group_spans)  # "trans people are mentally ill"
+                if (not overlapping or other_group) and not _negated(text, hit) and not _passive(text, hit):
+                    themes.setdefault(theme, []).append(hit.term)
+        group_terms = tuple(dict.fromkeys(g.term for g in groups))
+        generalization = bool(_GENERALIZATION.search(text))
+        if not themes:
+            return StereotypeFinding(self.name, False, group_terms, generalization=generalization,
+                                     explanation=f"group mentioned ({', '.join(group_terms)}) with no harm theme")
+        if counter:
+            return StereotypeFinding(
+                self.name, False, group_terms, tuple(themes), generalization=generalization,
+                explanation=f"harm words appear but framed as reporting/opposing ({counter[0].term})")
+        words = tuple(dict.fromkeys(t for ts in themes.values() for t in ts))
+        kind = "generalization" if generalization else "association"
+        return StereotypeFinding(
+            self.name, True, group_terms, tuple(themes), words, generalization,
+            f"{kind} of group ({', '.join(group_terms)}) with {', '.join(themes)} ({', '.join(words[:4])})")
