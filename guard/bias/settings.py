@@ -30,6 +30,7 @@ class AuditSettings(_Strict):
     imbalance_threshold: float = Field(default=0.05, ge=0.0, le=0.18)
     frames_per_clip: int = Field(default=4, gt=0)
     min_face_px: int = Field(default=24, gt=0)
+    face_min_neighbors: int = Field(default=8, ge=1)
     gender_classifier: str | None = None  # import path "module:callable"; None = gender not measured
 
 

@@ -1,0 +1,120 @@
+"""``videoguard audit``: ``prompts`` (what the bias gate saw, from the ledger) and ``bias`` (run a
+prompt suite through a generator and measure the people it makes). The lead mounts ``audit_app``
+in ``guard/cli.py``; commands are thin wrappers over ``guard.bias``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from guard.bias.output_audit import GenderClassifier, run_output_audit
+from guard.bias.prompt_audit import audit_prompts
+from guard.bias.report_html import render_html
+from guard.bias.settings import bias_settings
+from guard.bias.suites import SUITES, load_suite
+from guard.errors import InputError, VideoguardError
+from guard.policy import load_policy
+
+audit_app = typer.Typer(help="Bias audits: of the prompts the gate saw, and of what a generator makes.",
+                        no_args_is_help=True)
+REPORT_JSON, REPORT_HTML = "report.json", "report.html"
+
+
+def _fail(exc: VideoguardError) -> None:
+    typer.echo(f"error: {str(exc).splitlines()[0]}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _policy_path(ctx: typer.Context) -> Path | None:
+    root = ctx.find_root()
+    return (root.params or {}).get("policy") if root is not None else None
+
+
+@audit_app.command("prompts")
+def prompts_command(
+    ctx: typer.Context,
+    ledger: Annotated[Path | None, typer.Option("--ledger", envvar="VIDEOGUARD_LEDGER",
+                                                help="Ledger database (default: the state directory's).")] = None,
+) -> None:
+    """Share of prompts depicting people, diversifications and their words, stereotype prompts stopped.
+
+    Example: videoguard audit prompts > prompt_audit.json
+    """
+    try:
+        from guard.ledger import Ledger
+
+        if ledger is not None and not ledger.exists():
+            raise InputError(f"ledger not found: {ledger}")
+        report = audit_prompts(Ledger(ledger).rows())
+    except VideoguardError as exc:
+        _fail(exc)
+    sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
+
+
+def load_generator(policy: Any, model: str | None) -> tuple[Any, str]:
+    """The generator callable: ``guard.generator_stage.build_generator(policy, model)``."""
+    name = model or str(policy.generator.settings.get("model", "bundled"))
+    try:
+        factory = importlib.import_module("guard.generator_stage").build_generator
+    except (ImportError, AttributeError) as exc:
+        raise InputError(f"no generator available (guard.generator_stage.build_generator: {exc})") from exc
+    return (factory(policy, model) if model else factory(policy)), name
+
+
+def load_gender_classifier(spec: str | None) -> GenderClassifier | None:
+    """``module:callable`` from the policy, taking a face crop (h, w, 3) uint8 and returning a label."""
+    if not spec:
+        return None
+    module, _, attr = spec.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise InputError(f"gender classifier {spec!r} did not load: {exc}") from exc
+
+
+def write_report(report: dict[str, Any], out_dir: Path, force: bool) -> tuple[Path, Path]:
+    json_path, html_path = out_dir / REPORT_JSON, out_dir / REPORT_HTML
+    if not force and (json_path.exists() or html_path.exists()):
+        raise InputError(f"{out_dir} already holds a report; pass --force to overwrite")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    html_path.write_text(render_html(report), encoding="utf-8")
+    return json_path, html_path
+
+
+@audit_app.command("bias")
+def bias_command(
+    ctx: typer.Context,
+    suite: Annotated[str, typer.Option("--suite", help=f"Prompt suite: {', '.join(SUITES)}.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Report directory (report.json, report.html).")],
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Clips per prompt (seeds 0..N-1).")] = 4,
+    generator: Annotated[str | None, typer.Option("--generator", help="Local diffusers pipeline directory "
+                                                  "(default: the policy's model, 'bundled').")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N prompts.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Inference steps.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing report.")] = False,
+) -> None:
+    """Run a prompt suite through a generator; report faces, Monk skin tone and HEIM imbalance.
+
+    Example: videoguard audit bias --suite occupations --seeds 8 -o reports/occupations
+    """
+    try:
+        policy = load_policy(_policy_path(ctx))
+        settings = bias_settings(policy).audit
+        prompts = load_suite(suite, limit)
+        gender = load_gender_classifier(settings.gender_classifier)
+        make, name = load_generator(policy, generator)
+        report = run_output_audit(prompts, make, seeds, settings, suite=suite, generator_name=name,
+                                  gender_classifier=gender, num_inference_steps=steps)
+        json_path, html_path = write_report(report, out, force)
+    except VideoguardError as exc:
+        _fail(exc)
+    sys.stdout.write(json.dumps({"report_json": str(json_path), "report_html": str(html_path),
+                                 "overall": report["overall"], "flagged_prompts": report["flagged_prompts"],
+                                 "not_measured": report["not_measured"]}, ensure_ascii=False) + "\n")
