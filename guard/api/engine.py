@@ -1,0 +1,109 @@
+"""The pipelines of one server process, built once, lazily, and shared by every request.
+
+Three views over one set of stages: the prompt gate alone (cheap: what prompt checks need), the
+release pipeline (frames, watermark, signer) and the generation pipeline (the same plus the model).
+Each is built on first use or by the startup warm-up thread, under a lock, so ``/healthz`` answers at
+once and models load exactly once. A stage whose factory is unavailable stays missing and the
+pipeline fails closed, as everywhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import threading
+from typing import Any
+
+from guard.assembly import build_pipeline, build_prompt_stage
+from guard.ledger import Ledger
+from guard.pipeline import GuardedPipeline
+from guard.policy import Policy
+
+log = logging.getLogger("guard.api.engine")
+
+STAGE_NAMES = ("prompt", "frames", "watermark", "signer", "generator")
+
+
+def _generator_factory() -> Any:
+    try:
+        return importlib.import_module("guard.generator_stage").build_generator
+    except (ImportError, AttributeError):
+        return None
+
+
+class Engine:
+    def __init__(self, policy: Policy, *, generator: Any = None) -> None:
+        self.policy = policy
+        self._generator_override = generator
+        self._lock = threading.RLock()
+        self._ledger: Ledger | None = None
+        self._prompt: GuardedPipeline | None = None
+        self._release: GuardedPipeline | None = None
+        self._generation: GuardedPipeline | None = None
+        self.error: str | None = None
+
+    def ledger(self) -> Ledger:
+        with self._lock:
+            if self._ledger is None:
+                self._ledger = Ledger()
+            return self._ledger
+
+    def prompt_pipeline(self) -> GuardedPipeline:
+        if self._prompt is None:
+            with self._lock:
+                if self._prompt is None:
+                    self._prompt = GuardedPipeline(self.policy, prompt=build_prompt_stage(self.policy),
+                                                   ledger=self.ledger())
+        return self._prompt
+
+    def release_pipeline(self) -> GuardedPipeline:
+        if self._release is None:
+            with self._lock:
+                if self._release is None:
+                    built = build_pipeline(self.policy, with_generator=False, ledger=self.ledger())
+                    self._release = dataclasses.replace(built, prompt=self.prompt_pipeline().prompt)
+        return self._release
+
+    def generation_pipeline(self) -> GuardedPipeline:
+        if self._generation is None:
+            base = self.release_pipeline()
+            with self._lock:
+                if self._generation is None:
+                    generator = self._generator_override
+                    if generator is None or not hasattr(generator, "name"):
+                        factory = _generator_factory()
+                        if factory is None:
+                            generator = None
+                        elif generator is None:
+                            generator = factory(self.policy)
+                        else:
+                            generator = factory(self.policy, generator)
+                    self._generation = dataclasses.replace(base, generator=generator)
+        return self._generation
+
+    def warm_up(self) -> None:
+        """Build everything; record (not raise) a failure so ``/readyz`` can report it."""
+        try:
+            self.prompt_pipeline()
+            self.release_pipeline()
+            self.generation_pipeline()
+        except Exception as exc:
+            self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            log.error("warm-up failed", extra={"event": "warm_up_failed", "error": self.error})
+
+    @property
+    def ready(self) -> bool:
+        return self._prompt is not None and self._release is not None
+
+    def stage_states(self) -> dict[str, str]:
+        """``loaded`` / ``missing`` (built, factory unavailable: fails closed) / ``not_loaded`` (not built yet)."""
+        states = dict.fromkeys(STAGE_NAMES, "not_loaded")
+        if self._prompt is not None:
+            states["prompt"] = "loaded" if self._prompt.prompt is not None else "missing"
+        if self._release is not None:
+            for name in ("frames", "watermark", "signer"):
+                states[name] = "loaded" if getattr(self._release, name) is not None else "missing"
+        if self._generation is not None:
+            states["generator"] = "loaded" if self._generation.generator is not None else "missing"
+        return states

@@ -1,0 +1,159 @@
+"""Typed request and response models: the OpenAPI contract of the API.
+
+Requests and responses are separate models. Verdicts keep the library's stable JSON shape
+(``Verdict.to_dict``) with prompt text removed from the evidence unless the policy allows it, except
+``evidence.prompt`` (the text a rewrite hands on), which the caller needs to act on a rewrite.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from guard.policy import Policy
+from guard.verdict import Decision, Verdict
+
+#: Evidence keys holding prompt text that the API never echoes unless ``ledger.log_prompt_text``.
+_HIDDEN_TEXT_KEYS = frozenset({"original", "normalized", "text", "redacted"})
+BATCH_MAX_PROMPTS = 64
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------- errors
+class Problem(BaseModel):
+    """RFC 9457 problem details (``application/problem+json``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=["urn:videoguard:problem:rate-limited"])
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+
+
+# ---------------------------------------------------------------------------- verdicts
+class VerdictOut(_Out):
+    stage: str
+    decision: Decision
+    categories: dict[str, float] = Field(description="Per-category scores in [0, 1].")
+    reasons: list[str]
+    elapsed_ms: float
+    evidence: dict[str, Any] = Field(description="Stage-specific details; prompt text only when the policy allows.")
+
+
+def public_verdict(verdict: Verdict, policy: Policy) -> VerdictOut:
+    data = verdict.to_dict()
+    if not policy.ledger.log_prompt_text:
+        data["evidence"] = _strip(data["evidence"], top=True)
+    return VerdictOut.model_validate(data)
+
+
+def _strip(value: Any, *, top: bool = False) -> Any:
+    """Drop prompt-text keys everywhere; keep the top-level ``prompt`` (a rewrite's output)."""
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items()
+                if k not in _HIDDEN_TEXT_KEYS and (top or k != "prompt")}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------- prompts
+class PromptCheckRequest(_In):
+    prompt: str = Field(min_length=1, description="The prompt to check (at most the policy's prompt_max_chars).",
+                        examples=["a red ball bouncing"])
+
+
+class PromptBatchRequest(_In):
+    prompts: list[str] = Field(min_length=1, max_length=BATCH_MAX_PROMPTS, description="Prompts to check, in order.")
+
+
+class PromptBatchResponse(_Out):
+    decision: Decision = Field(description="The most severe decision in the batch.")
+    results: list[VerdictOut]
+
+
+# ---------------------------------------------------------------------------- videos
+class ReleaseHeaders(_Out):
+    """Documented here for the OpenAPI schema; a release answers with the MP4 and these as headers."""
+
+    release_id: str
+    request_id: str
+    decision: Decision
+    provenance: str
+
+
+class C2paOut(_Out):
+    state: str = Field(description="trusted / valid / invalid / absent")
+    codes: list[str]
+    failures: list[str]
+    safety: dict[str, Any]
+    soft_binding: dict[str, Any]
+    title: str | None = None
+    signature: dict[str, Any]
+
+
+class VerifyOut(_Out):
+    state: str = Field(description="trusted / valid / invalid / recovered / absent")
+    ok: bool
+    c2pa: C2paOut
+    watermark: dict[str, Any]
+    recovered: dict[str, Any] | None = None
+
+
+# ---------------------------------------------------------------------------- generations
+JobStatus = Literal["queued", "running", "released", "blocked", "failed"]
+
+
+class GenerateRequest(_In):
+    prompt: str = Field(min_length=1, examples=["a red circle moving left"])
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    num_inference_steps: int | None = Field(default=None, ge=1, le=200)
+
+
+class ReleaseOut(_Out):
+    release_id: str
+    request_id: str
+    decision: Decision
+    provenance: str
+    ledger_seq: int
+
+
+class JobOut(_Out):
+    id: str
+    status: JobStatus
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    decision: Decision | None = None
+    release: ReleaseOut | None = None
+    verdicts: list[VerdictOut] = Field(default_factory=list)
+    error: str | None = None
+    video_url: str | None = Field(default=None, description="Where to fetch the video once released.")
+
+
+# ---------------------------------------------------------------------------- health
+class HealthOut(_Out):
+    status: Literal["ok"]
+    version: str
+
+
+class StageStatus(_Out):
+    name: str
+    state: Literal["loaded", "missing", "not_loaded"]
+
+
+class ReadyOut(_Out):
+    ready: bool
+    stages: list[StageStatus]
+    error: str | None = None

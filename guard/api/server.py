@@ -1,0 +1,19 @@
+"""``videoguard serve``: the API on uvicorn, one process, JSON logs."""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+
+from guard.api.app import create_app
+from guard.api.logs import configure_logging
+from guard.api.settings import ApiSettings
+
+
+def run(host: str = "127.0.0.1", port: int = 8080, policy_path: str | os.PathLike[str] | None = None) -> None:
+    configure_logging(os.environ.get("VIDEOGUARD_LOG_LEVEL", "INFO"))
+    settings = ApiSettings.from_env(policy_path=str(policy_path) if policy_path is not None else None)
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_keep_alive=30,
+                timeout_graceful_shutdown=10)

@@ -1,0 +1,56 @@
+"""Server settings: limits, pools and timeouts of the HTTP layer (the policy holds everything else).
+
+Every field can be set from the environment as ``VIDEOGUARD_API_<FIELD>`` (upper case), so a
+deployment configures the server without code; tests build an ``ApiSettings`` directly.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from guard.errors import ConfigError
+
+ENV_PREFIX = "VIDEOGUARD_API_"
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy_path: str | None = None
+    #: Upload cap in bytes; ``None`` uses the policy's ``limits.video_max_bytes``.
+    max_upload_bytes: int | None = Field(default=None, gt=0)
+    #: Seconds a client may take to send an upload before it gets 408.
+    upload_timeout_s: float = Field(default=300.0, gt=0)
+    #: Seconds a synchronous request (prompt check, scan, release, verify) may take before 504.
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    #: Threads for CPU-bound work of synchronous requests, and how many requests may wait for them.
+    cpu_workers: int = Field(default=2, ge=1)
+    cpu_max_pending: int = Field(default=64, ge=1)
+    #: Generation jobs: worker threads (0 holds jobs queued, for maintenance) and queue capacity.
+    job_workers: int = Field(default=1, ge=0)
+    job_queue_size: int = Field(default=8, ge=1)
+    #: Finished jobs (and their files) are forgotten after this many seconds.
+    job_ttl_s: float = Field(default=3600.0, gt=0)
+    #: Requests per second for keys created without ``--rate``; the bucket holds one second's worth.
+    default_rate_per_s: float = Field(default=20.0, gt=0)
+    #: Build the pipelines in a background thread at startup (``/readyz`` turns 200 when done).
+    warm_up: bool = True
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> ApiSettings:
+        """Fields from ``VIDEOGUARD_API_*`` variables, then ``overrides`` (the CLI's flags)."""
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            raw = os.environ.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw != "":
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"invalid API setting {ENV_PREFIX}{where.upper()}: {first['msg']}") from exc
