@@ -1,0 +1,306 @@
+"""Detection: isolate what flickers with the carrier, find the cell grid, read the cells, decode, test.
+
+Steps, each free of any absolute frame index (so frame-rate changes, dropped frames and cuts do not matter):
+1. Luma of every frame at a fixed ANALYSIS x ANALYSIS size (normalized coordinates: resizes change nothing).
+2. Split at picture cuts, then subtract a short moving average over time: the picture mostly cancels, the mark
+   (whose sign flips every ~1/6 s) stays.
+3. Per window of frames, the first principal component over time of those residuals is the mark itself,
+   whatever the carrier's sign sequence was; windows are summed after aligning their signs.
+4. Search the crop geometry (visible part of the original frame) that maximises the energy captured by the
+   cell grid, a sign-agnostic criterion, so the pilot statistic below needs no multiple-testing correction.
+5. Cell means -> pilot statistic (the p-value) and soft coded bits -> Viterbi -> keyed CRC-24.
+
+The p-value: under "not marked with this key" the keyed pilot signs are independent fair coins given the
+cell values, so by Hoeffding P(Z >= z) <= exp(-z^2/2) for Z = sum(q_j m_j) / sqrt(sum m_j^2). A CRC pass
+(probability at most 2 * 2^-24 for the two sign hypotheses) multiplies that bound; the union of the two
+decision routes costs a factor of 2. The bound holds for any unmarked video, whatever its content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from watermark.code import (
+    CRC_BITS,
+    MESSAGE_BITS,
+    PAYLOAD_BITS,
+    bit_llrs,
+    bits_to_bytes,
+    conv_encode,
+    keyed_crc,
+    viterbi_decode,
+)
+from watermark.embedder import validate_frames
+from watermark.layout import CELLS, DEFAULT_KEY, GRID, layout_for
+
+ANALYSIS = 128  # analysis resolution: 8 pixels per cell
+HIGHPASS_FRAMES = 9  # moving-average length of the temporal high-pass
+WINDOW_FRAMES = 48  # frames per principal-component window
+CUT_FACTOR = 6.0  # a frame difference this many times the median starts a new shot
+MIN_VISIBLE = 0.62  # smallest visible fraction of the original width or height searched
+CELL_INSET = 0.2  # fraction of a cell ignored on each side when averaging (blurred borders)
+DEFAULT_P_THRESHOLD = 1e-6
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What ``detect`` found. ``payload`` is set only when the keyed CRC passed."""
+
+    marked: bool
+    p_value: float
+    payload: bytes | None
+    bits: np.ndarray  # (64,) {0,1} best-guess payload bits, even when the CRC failed
+    bit_confidence: np.ndarray  # (64,) probability each bit is right, in [0.5, 1]
+    details: dict[str, float] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 1-3. Temporal residual and the mark estimate
+# ---------------------------------------------------------------------------------------------------------
+
+
+def analysis_luma(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (T, ANALYSIS, ANALYSIS) float32 luma (BT.601)."""
+    out = np.empty((len(frames), ANALYSIS, ANALYSIS), np.float32)
+    for t, frame in enumerate(frames):
+        small = cv2.resize(frame, (ANALYSIS, ANALYSIS), interpolation=cv2.INTER_AREA).astype(np.float32)
+        out[t] = small @ np.array([0.299, 0.587, 0.114], np.float32)
+    return out
+
+
+def shots(luma: np.ndarray) -> list[slice]:
+    """Split at picture cuts (a frame difference far above the median), so the high-pass never spans one."""
+    if len(luma) < 3:
+        return [slice(0, len(luma))]
+    diff = np.abs(np.diff(luma, axis=0)).mean(axis=(1, 2))  # (T-1,)
+    limit = CUT_FACTOR * max(float(np.median(diff)), 0.5)
+    starts = [0] + [t + 1 for t in np.flatnonzero(diff > limit)] + [len(luma)]
+    return [slice(a, b) for a, b in zip(starts[:-1], starts[1:], strict=True) if b > a]
+
+
+def temporal_residual(luma: np.ndarray) -> np.ndarray:
+    """(T, A, A) -> (T, A, A): each frame minus the moving average of its shot, frame mean removed."""
+    out = np.zeros_like(luma)
+    for shot in shots(luma):
+        part = luma[shot]
+        if len(part) < 3:
+            continue  # a 1-2 frame shot carries no usable flicker
+        width = min(HIGHPASS_FRAMES, len(part) - (1 - len(part) % 2))
+        half = width // 2
+        padded = np.concatenate([part[1:half + 1][::-1], part, part[-half - 1:-1][::-1]])  # mirror
+        cum = np.concatenate([np.zeros_like(padded[:1]), np.cumsum(padded, axis=0, dtype=np.float64)])
+        smooth = (cum[width:] - cum[:-width]) / width  # (len(part), A, A) moving average
+        out[shot] = part - smooth
+    out -= out.mean(axis=(1, 2), keepdims=True)
+    return out
+
+
+POOL = 4  # analysis pixels per side pooled before the principal component (half a cell)
+
+
+def pixel_weights(residual: np.ndarray) -> np.ndarray:
+    """(T, A, A) -> (A, A) inverse-variance weights: pixels where the picture itself keeps changing count less."""
+    pooled = _pool(residual)
+    var = pooled.var(axis=0)  # (A/POOL, A/POOL)
+    weights = 1.0 / (var + max(float(np.median(var)), 1e-6))
+    return np.repeat(np.repeat(weights, POOL, axis=0), POOL, axis=1).astype(np.float32)  # (A, A)
+
+
+def _pool(x: np.ndarray) -> np.ndarray:
+    t = x.shape[0]
+    side = ANALYSIS // POOL
+    return x.reshape(t, side, POOL, side, POOL).mean(axis=(2, 4))
+
+
+def carrier_estimate(residual: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(T, A, A) -> (T,): per window, the first principal component over time of the pooled, weighted residual.
+
+    Windows are sign-aligned through the mark estimate they imply, so the result is one consistent sequence.
+    """
+    carrier = np.zeros(len(residual))
+    total = np.zeros(residual.shape[1:], np.float64)
+    root_w = np.sqrt(weights)
+    for start in range(0, len(residual), WINDOW_FRAMES):
+        part = residual[start:start + WINDOW_FRAMES]
+        block = _pool(part * root_w).reshape(len(part), -1).astype(np.float64)  # (t, P)
+        if len(block) < 2 or not np.any(block):
+            continue
+        _, vectors = np.linalg.eigh(block @ block.T)
+        seq = vectors[:, -1]  # (t,)
+        component = np.tensordot(seq, part, axes=1) * weights  # (A, A)
+        if np.sum(component * total) < 0:
+            seq, component = -seq, -component
+        carrier[start:start + len(part)] = seq
+        total += component
+    return carrier
+
+
+def mark_estimate(residual: np.ndarray, weights: np.ndarray, carrier: np.ndarray) -> np.ndarray:
+    """(T, A, A), (A, A), (T,) -> (A, A): the residual demodulated by the carrier, weighted per pixel."""
+    return np.tensordot(carrier, residual, axes=1) * weights
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 4. Geometry: which part of the original frame is visible
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _bounds(visible: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Cell boundaries in analysis pixels for (N,) hypotheses -> (N, GRID, 2) integer [start, stop)."""
+    edges = np.arange(GRID)[None, :] / GRID  # (1, G) cell starts in original coordinates
+    lo = (edges + CELL_INSET / GRID - offset[:, None]) / visible[:, None] * ANALYSIS
+    hi = (edges + (1 - CELL_INSET) / GRID - offset[:, None]) / visible[:, None] * ANALYSIS
+    return np.stack([np.rint(lo), np.rint(hi)], axis=-1).astype(np.int64)  # (N, G, 2)
+
+
+def _axis_hypotheses(step_visible: float, step_offset: float,
+                     around: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(visible, offset) pairs for one axis: a full sweep, or a small neighbourhood of ``around``."""
+    if around is None:
+        visibles = np.arange(1.0, MIN_VISIBLE - 1e-9, -step_visible)
+    else:
+        visibles = np.clip(around[0] + step_visible * np.arange(-2, 3), MIN_VISIBLE, 1.0)
+    pairs = []
+    for v in np.unique(visibles):
+        if around is None:
+            offsets = np.arange(0.0, 1.0 - v + 1e-9, step_offset)
+        else:
+            offsets = np.clip(around[1] + step_offset * np.arange(-2, 3), 0.0, 1.0 - v)
+        pairs += [(v, o) for o in np.unique(offsets)]
+    arr = np.array(pairs)
+    return arr[:, 0], arr[:, 1]
+
+
+def _axis_scores(mark: np.ndarray, visible: np.ndarray, offset: np.ndarray, noise: float) -> np.ndarray:
+    """Sign-agnostic score of column hypotheses: energy of per-row cell-column means, above the noise level.
+
+    Squaring before summing over rows keeps the random cell signs from cancelling, so the search over the
+    two axes separates: (N,) hypotheses cost N * A * GRID lookups instead of a joint four-way sweep.
+    """
+    cum = np.zeros((mark.shape[0], ANALYSIS + 1))
+    cum[:, 1:] = mark.cumsum(axis=1)
+    bounds = _bounds(visible, offset)  # (N, G, 2)
+    inside = (bounds[..., 0] >= 0) & (bounds[..., 1] <= ANALYSIS)  # (N, G)
+    b = np.clip(bounds, 0, ANALYSIS)
+    sums = cum[:, b[..., 1]] - cum[:, b[..., 0]]  # (A, N, G)
+    counts = (b[..., 1] - b[..., 0]) * inside  # (N, G)
+    energy = np.where(counts > 0, sums**2 / np.maximum(counts, 1), 0.0).sum(axis=(0, 2))  # (N,)
+    return energy - noise * mark.shape[0] * (counts > 0).sum(axis=1)
+
+
+def cell_sums(integral: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sums and pixel counts of every cell for every (row hypothesis, column hypothesis) pair.
+
+    rows (Ny, G, 2), cols (Nx, G, 2) -> sums, counts (Ny, Nx, G, G); cells outside the frame count 0.
+    """
+    r = np.clip(rows, 0, ANALYSIS)
+    c = np.clip(cols, 0, ANALYSIS)
+    r0, r1 = r[:, None, :, None, 0], r[:, None, :, None, 1]
+    c0, c1 = c[None, :, None, :, 0], c[None, :, None, :, 1]
+    sums = integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]
+    full_r = (rows[..., 0] >= 0) & (rows[..., 1] <= ANALYSIS)  # (Ny, G) whole cell visible
+    full_c = (cols[..., 0] >= 0) & (cols[..., 1] <= ANALYSIS)
+    counts = (r1 - r0) * (c1 - c0) * full_r[:, None, :, None] * full_c[None, :, None, :]
+    return sums * (counts > 0), counts
+
+
+def _captured(integral: np.ndarray, rows: np.ndarray, cols: np.ndarray, noise: float) -> np.ndarray:
+    sums, counts = cell_sums(integral, rows, cols)
+    energy = np.where(counts > 0, sums**2 / np.maximum(counts, 1), 0.0).sum(axis=(2, 3))
+    return energy - noise * (counts > 0).sum(axis=(2, 3))  # (Ny, Nx) energy above the noise expectation
+
+
+def find_geometry(mark: np.ndarray) -> tuple[float, float, float, float]:
+    """(A, A) mark estimate -> (visible_x, offset_x, visible_y, offset_y) of the original frame.
+
+    Each axis is swept on its own (``_axis_scores``), then the four parameters are refined jointly.
+    """
+    noise = float(np.mean(mark**2))
+    vis, off = _axis_hypotheses(0.01, 1 / 128)
+    best_x = int(np.argmax(_axis_scores(mark, vis, off, noise)))
+    best_y = int(np.argmax(_axis_scores(mark.T, vis, off, noise)))
+    best = (float(vis[best_x]), float(off[best_x]), float(vis[best_y]), float(off[best_y]))
+    integral = np.zeros((ANALYSIS + 1, ANALYSIS + 1))
+    integral[1:, 1:] = mark.cumsum(0).cumsum(1)
+    vx, ox = _axis_hypotheses(0.004, 1 / 384, (best[0], best[1]))
+    vy, oy = _axis_hypotheses(0.004, 1 / 384, (best[2], best[3]))
+    score = _captured(integral, _bounds(vy, oy), _bounds(vx, ox), noise)  # (Ny, Nx)
+    iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)
+    return float(vx[ix]), float(ox[ix]), float(vy[iy]), float(oy[iy])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 5. Read, decode, test
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _whole_cell_shifts(visible: float, offset: float) -> np.ndarray:
+    """Offsets congruent to ``offset`` modulo one cell that keep the visible window inside the frame."""
+    phase = offset % (1.0 / GRID)
+    shifts = phase + np.arange(GRID) / GRID
+    return shifts[shifts <= 1.0 - visible + 0.5 / GRID / 4]
+
+
+def _hoeffding_p(z: float) -> float:
+    """Two-sided bound for a Rademacher-weighted sum normalised by its coefficient norm."""
+    return float(min(1.0, 2.0 * np.exp(-0.5 * z * z)))
+
+
+def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float = DEFAULT_P_THRESHOLD) -> Detection:
+    """Look for the mark in ``frames`` (T, H, W, 3) uint8; see the module docstring for the steps."""
+    validate_frames(frames)
+    layout = layout_for(key)
+    # 1-3. mark estimate from what flickers
+    residual = temporal_residual(analysis_luma(frames))  # (T, A, A)
+    weights = pixel_weights(residual)  # (A, A)
+    seq = carrier_estimate(residual, weights)  # (T,)
+    mark = mark_estimate(residual, weights, seq)  # (A, A)
+    # 4. geometry: the grid search fixes cell size and phase; pilots pick the whole-cell shift
+    vis_x, off_x, vis_y, off_y = find_geometry(mark)
+    integral = np.zeros((ANALYSIS + 1, ANALYSIS + 1))
+    integral[1:, 1:] = mark.cumsum(0).cumsum(1)
+    shifts_x = _whole_cell_shifts(vis_x, off_x)
+    shifts_y = _whole_cell_shifts(vis_y, off_y)
+    sums, counts = cell_sums(integral, _bounds(np.full(len(shifts_y), vis_y), shifts_y),
+                             _bounds(np.full(len(shifts_x), vis_x), shifts_x))  # (Ny, Nx, G, G)
+    means = (sums / np.maximum(counts, 1)).reshape(len(shifts_y), len(shifts_x), CELLS)
+    pilots_all = means[..., layout.pilot_cells]  # (Ny, Nx, PILOTS)
+    norms = np.sqrt(np.sum(pilots_all**2, axis=-1))
+    z_all = np.where(norms > 0, pilots_all @ layout.pilot_signs / np.maximum(norms, 1e-12), 0.0)  # (Ny, Nx)
+    iy, ix = np.unravel_index(int(np.argmax(np.abs(z_all))), z_all.shape)
+    off_x, off_y = float(shifts_x[ix]), float(shifts_y[iy])
+    cells = means[iy, ix]  # (CELLS,) mean per cell, 0 where unseen
+    visible = counts[iy, ix].reshape(CELLS) > 0
+    # 5a. pilot statistic fixes the sign and gives the p-value (max over the shift hypotheses: Bonferroni)
+    pilots = cells[layout.pilot_cells]
+    z = float(z_all[iy, ix])
+    p_pilot = min(1.0, z_all.size * _hoeffding_p(z))
+    sign = 1.0 if z >= 0 else -1.0
+    # 5b. soft coded bits: scale so that the pilot amplitude is 1
+    scale = abs(float(np.dot(layout.pilot_signs, pilots))) / max(int(visible[layout.pilot_cells].sum()), 1)
+    soft = cells[layout.data_cells] * layout.scramble / max(scale, 1e-9)  # (CODED_BITS,)
+    best_msg, crc_ok = None, False
+    for trial_sign in (sign, -sign):
+        msg = viterbi_decode(trial_sign * soft)
+        if best_msg is None:
+            best_msg = msg
+        if np.array_equal(keyed_crc(msg[:PAYLOAD_BITS], key), msg[PAYLOAD_BITS:MESSAGE_BITS]):
+            best_msg, crc_ok, sign = msg, True, trial_sign
+            break
+    p_value = min(1.0, 2.0 * p_pilot * (2.0 * 2.0**-CRC_BITS if crc_ok else 1.0))
+    # per-bit confidence from the decoded path's margins
+    coded = 1.0 - 2.0 * conv_encode(best_msg)
+    seen = soft != 0
+    residual = (sign * soft - coded)[seen]
+    noise_var = float(np.mean(residual**2)) if residual.size else 1.0
+    llr = bit_llrs(best_msg, sign * soft, noise_var)[:PAYLOAD_BITS]
+    confidence = 1.0 / (1.0 + np.exp(-np.clip(llr, -50, 50)))
+    marked = p_value < p_threshold
+    details = {"pilot_z": z, "p_pilot": p_pilot, "crc_ok": float(crc_ok), "visible_x": vis_x, "offset_x": off_x,
+               "visible_y": vis_y, "offset_y": off_y, "visible_cells": float(visible.sum()),
+               "noise_var": noise_var, "frames": float(len(frames))}
+    return Detection(marked=marked, p_value=p_value, payload=bits_to_bytes(best_msg[:PAYLOAD_BITS]) if crc_ok else None,
+                     bits=best_msg[:PAYLOAD_BITS].copy(), bit_confidence=confidence, details=details)
