@@ -36,7 +36,8 @@ class BiasGate:
             self.people.warm_up()  # load spaCy once, at construction, not on the first request
         div = settings.diversify
         try:
-            self.diversifier = Diversifier(div.distribution, div.seed) if div.enabled else None
+            distribution = {a: w for a, w in div.distribution.items() if w}  # null disables an attribute
+            self.diversifier = Diversifier(distribution, div.seed) if div.enabled else None
         except ValueError as exc:
             raise InputError(f"invalid policy at bias.settings.{exc}") from exc
 

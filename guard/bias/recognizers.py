@@ -47,6 +47,12 @@ def _adjacent_to_person(text: str, match: Match, max_gap_words: int = 2) -> bool
 _NO_PEOPLE_CUES = frozenset({"no", "without", "empty", "zero", "nobody", "deserted"})
 
 
+def _before_animal(text: str, match: Match) -> bool:
+    """"baby elephant", "clown fish": a person noun modifying an animal noun is not a person."""
+    following = lexicon("animals.txt").find(text[match.end:match.end + 24])
+    return bool(following) and not text[match.end:match.end + following[0].start].strip()
+
+
 class PeopleRecognizer:
     """Does the prompt depict people? Person nouns, BLS occupations, "he"/"she", and (optionally)
     spaCy PERSON entities for named people. "no people" / "without people" do not count."""
@@ -63,7 +69,8 @@ class PeopleRecognizer:
             _spacy_model()
 
     def recognize(self, text: str) -> Recognition:
-        hits = [m for m in _people_lexicon().find(text) if not (_NO_PEOPLE_CUES & set(_window_before(text, m, 2)))]
+        hits = [m for m in _people_lexicon().find(text)
+                if not (_NO_PEOPLE_CUES & set(_window_before(text, m, 2))) and not _before_animal(text, m)]
         terms = [m.term for m in hits] + plural_group_nouns(text)
         named = named_people(text) if self.use_spacy else ()
         terms.extend(f"PERSON:{n}" for n in named)
@@ -97,7 +104,9 @@ def _spacy_model() -> Any:
 def named_people(text: str) -> tuple[str, ...]:
     """PERSON entities found by spaCy ("Barack Obama giving a speech")."""
     doc = _spacy_model()(text)
-    return tuple(ent.text for ent in doc.ents if ent.label_ == "PERSON")
+    # The small model tags lower-case words ("brown chicken") as PERSON; a named person is capitalized.
+    return tuple(ent.text for ent in doc.ents
+                 if ent.label_ == "PERSON" and all(tok.text[:1].isupper() for tok in ent))
 
 
 class _LexiconAttributeRecognizer:

@@ -19,7 +19,7 @@ class _Strict(BaseModel):
 class DiversifySettings(_Strict):
     enabled: bool = False
     seed: int = 0
-    distribution: dict[str, dict[str, float]] = Field(default_factory=lambda: {
+    distribution: dict[str, dict[str, float] | None] = Field(default_factory=lambda: {
         "gender": {"female": 0.5, "male": 0.5},
         "skin_tone_ethnicity": {"Black": 1.0, "East Asian": 1.0, "South Asian": 1.0, "Hispanic": 1.0,
                                 "Middle Eastern": 1.0, "White": 1.0},

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from guard.bias.lexicons import Lexicon, Match, lexicon, load_themes
-from guard.bias.recognizers import _adjacent_to_person
+from guard.bias.recognizers import _adjacent_to_person, lexicon_terms
 
 HARM_THEMES_FILE = "harm_themes.yaml"
 GROUP_LEXICONS = ("groups.txt", "ethnicity.txt", "religion.txt", "disability.txt")
@@ -63,12 +63,21 @@ def _negated(text: str, match: Match) -> bool:
     return bool(_NEGATIONS & set(before)) and not match.term.startswith(("not ", "no ", "never "))
 
 
+_COMPARISON = re.compile(
+    r"\b(?:worse|better|smarter|dumber|stupider|lazier|dirtier|uglier|poorer|more (?:violent|dangerous|"
+    r"intelligent|criminal|civilized|advanced)|less (?:intelligent|civilized|capable|advanced)|inferior|"
+    r"superior)\b[\w\s\-]{0,30}?\b(?:than|to)\b", re.IGNORECASE)
+_DISABILITY_GROUPS = frozenset({"the mentally ill", "people with mental illness", "people with mental illnesses",
+                                "the disabled", "disabled people", "people with disabilities", "cripple", "cripples",
+                                "crippled"})
 _PASSIVE = frozenset({"were", "was", "been", "being", "getting", "get", "got", "gets"})
 _PRONOUN_REFERENCE = re.compile(r"\b(?:they|them|their|theirs|these people|those people)\b", re.IGNORECASE)
 
 
 def _passive(text: str, match: Match) -> bool:
     """Victim framing: "were killed", "getting murdered" report harm done *to* the group."""
+    if not re.search(r"\w(?:ed|en|wn)\b", match.term):
+        return False  # "being a terrorist" is not passive
     before = re.findall(r"[\w'\-]+", text[: match.start].lower())[-2:]
     return bool(_PASSIVE & set(before))
 
@@ -104,14 +113,22 @@ class StereotypeRecognizer:
             return StereotypeFinding(self.name, False, explanation="no protected group mentioned")
         counter = lexicon("counter_cues.txt").find(text)
         group_spans = [(g.start, g.end) for g in groups]
+        group_words = [g.term for g in groups]
+        disability = lexicon_terms("disability.txt") | _DISABILITY_GROUPS
         themes: dict[str, list[str]] = {}
         for theme, lex in _theme_lexicons().items():
             for hit in lex.find(text):
                 overlapping = [(s, e) for s, e in group_spans if s < hit.end and hit.start < e]
-                other_group = len(overlapping) < len(group_spans)  # "trans people are mentally ill"
+                # "trans people are mentally ill": the harm term is itself a group word, said of another group.
+                other_group = any(not (s < hit.end and hit.start < e) and term not in disability
+                                  for (s, e), term in zip(group_spans, group_words, strict=True))
                 if (not overlapping or other_group) and not _negated(text, hit) and not _passive(text, hit):
                     themes.setdefault(theme, []).append(hit.term)
         group_terms = tuple(dict.fromkeys(g.term for g in groups))
+        comparison = _COMPARISON.search(text)
+        if comparison and len(group_terms) >= 2 and not _negated(text, Match(comparison.group(0), comparison.start(),
+                                                                              comparison.end())):
+            themes.setdefault("comparison", []).append(comparison.group(0).lower())
         generalization = bool(_GENERALIZATION.search(text))
         if not themes:
             return StereotypeFinding(self.name, False, group_terms, generalization=generalization,
@@ -121,7 +138,8 @@ class StereotypeRecognizer:
                 self.name, False, group_terms, tuple(themes), generalization=generalization,
                 explanation=f"harm words appear but framed as reporting/opposing ({counter[0].term})")
         words = tuple(dict.fromkeys(t for ts in themes.values() for t in ts))
-        kind = "generalization" if generalization else "association"
+        kind = ("comparison" if "comparison" in themes else "generalization" if generalization
+                else "association")
         return StereotypeFinding(
             self.name, True, group_terms, tuple(themes), words, generalization,
             f"{kind} of group ({', '.join(group_terms)}) with {', '.join(themes)} ({', '.join(words[:4])})")
