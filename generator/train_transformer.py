@@ -1,0 +1,236 @@
+"""Train the bundled video transformer (diffusers ``WanTransformer3DModel``) with flow matching on
+cached VAE latents of procedural scenes.
+
+Why a latent cache: encoding a clip costs about as much as a whole transformer step, so the clips are
+encoded once (stage ``cache``, shardable over processes) and every step reads latents from memory.
+Time reversal doubles the data for free: a per-frame VAE's latents of a reversed clip are the reversed
+latents, and the caption names the opposite motion (never a held-out triple, see
+``scenes.caption_variant``).
+
+Flow matching as ``FlowMatchEulerDiscreteScheduler`` samples it: ``x_s = (1 - s) x0 + s n``, the model
+gets timestep ``s * 1000`` and predicts ``n - x0``. 10% of captions are replaced by the empty caption
+so sampling can use classifier-free guidance. An EMA of the weights is what gets exported.
+
+    python -m generator.train_transformer cache --vae runs/vae/export --clips 3000 --out runs/latents
+    python -m generator.train_transformer train --cache runs/latents --steps 4000 --out runs/transformer
+    python -m generator.train_transformer export --out runs/transformer --vae runs/vae/export --to generator/bundled
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, WanTransformer3DModel
+from tqdm import tqdm
+
+from generator.scenes import caption_variant, make_scene, render
+from generator.text_encoder import MAX_TOKENS, TEXT_DIM, encode_captions, load_minilm
+from generator.train_vae import to_tensor
+
+TRANSFORMER_CONFIG = dict(
+    patch_size=(1, 4, 4),
+    num_attention_heads=4,
+    attention_head_dim=48,
+    in_channels=16,
+    out_channels=16,
+    text_dim=TEXT_DIM,
+    freq_dim=256,
+    ffn_dim=768,
+    num_layers=6,
+    cross_attn_norm=True,
+    qk_norm="rms_norm_across_heads",
+    eps=1e-6,
+    rope_max_seq_len=64,
+)
+CAPTION_VARIANTS = 2
+CACHE_SEED_BASE = 20_000_000
+
+
+def build_transformer() -> WanTransformer3DModel:
+    return WanTransformer3DModel(**TRANSFORMER_CONFIG)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stage 1: the latent cache
+# ---------------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def cache(args: argparse.Namespace) -> None:
+    """Encode clips ``shard::num_shards`` of ``range(clips)`` into ``<out>/shard_<k>.pt`` files of 100."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    vae = AutoencoderKL.from_pretrained(args.vae).eval()
+    tokenizer, text_model = load_minilm()
+    chunk = 100
+    chunks = [c for c in range(0, args.clips, chunk) if (c // chunk) % args.num_shards == args.shard]
+    for start in tqdm(chunks, desc=f"cache shard {args.shard}"):
+        path = out / f"shard_{start // chunk:04d}.pt"
+        if path.exists():
+            continue
+        latents, captions, reversible = [], [], []
+        for i in range(start, min(start + chunk, args.clips)):
+            scene = make_scene(CACHE_SEED_BASE + i)
+            x = to_tensor(render(scene))  # (T, 3, H, W)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                z = vae.encode(x).latent_dist.mode().float()  # (T, C, h, w)
+            z = (z - vae.config.shift_factor) * vae.config.scaling_factor
+            latents.append(z.permute(1, 0, 2, 3).half())  # (C, T, h, w)
+            fwd = [scene.caption] + [caption_variant(scene, v) or scene.caption for v in range(1, CAPTION_VARIANTS)]
+            rev = [caption_variant(scene, v, reverse=True) for v in range(CAPTION_VARIANTS)]
+            reversible.append(rev[0] is not None)
+            captions.extend(fwd + [c or "" for c in rev])
+        text = encode_captions(tokenizer, text_model, captions).half()  # (N * 2V, L, 384)
+        n = len(latents)
+        payload = {
+            "latents": torch.stack(latents),  # (N, C, T, h, w) float16, normalised
+            "text": text.view(n, 2, CAPTION_VARIANTS, MAX_TOKENS, TEXT_DIM),  # [:, 0] forward, [:, 1] reversed
+            "reversible": torch.tensor(reversible),
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Stage 2: flow-matching training
+# ---------------------------------------------------------------------------------------------------------
+
+
+def load_cache(directory: Path) -> dict[str, torch.Tensor]:
+    shards = sorted(directory.glob("shard_*.pt"))
+    if not shards:
+        raise ValueError(f"no latent shards in {directory}; run the cache stage first")
+    parts = [torch.load(s, weights_only=True) for s in shards]
+    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+def sample_batch(data: dict[str, torch.Tensor], uncond: torch.Tensor, gen: torch.Generator, batch: int,
+                 dropout: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, C, T, h, w) clean latents and (B, L, 384) text, with time reversal and caption dropout."""
+    n = data["latents"].shape[0]
+    idx = torch.randint(0, n, (batch,), generator=gen)
+    rev = (torch.rand(batch, generator=gen) < 0.5) & data["reversible"][idx]
+    var = torch.randint(0, CAPTION_VARIANTS, (batch,), generator=gen)
+    x0 = data["latents"][idx].float()
+    x0 = torch.where(rev[:, None, None, None, None], x0.flip(2), x0)
+    text = data["text"][idx, rev.long(), var].float()
+    drop = torch.rand(batch, generator=gen) < dropout
+    text = torch.where(drop[:, None, None], uncond.expand(batch, -1, -1), text)
+    return x0, text
+
+
+def train(args: argparse.Namespace) -> None:
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "ckpt.pt"
+    data = load_cache(Path(args.cache))
+    tokenizer, text_model = load_minilm()
+    uncond = encode_captions(tokenizer, text_model, [""])  # (1, L, 384)
+    del text_model
+    model = build_transformer()
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.99))
+    gen = torch.Generator().manual_seed(args.seed)
+    start = 0
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        start = state["step"]
+    print(f"{data['latents'].shape[0]} clips, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params",
+          flush=True)
+    with open(out / "log.jsonl", "a") as log:
+        bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="transformer", mininterval=5)
+        t0 = time.time()
+        for step in bar:
+            decay = min(1.0, (args.steps - step) / (0.25 * args.steps))
+            lr = args.lr * min(1.0, (step + 1) / 200) * (0.1 + 0.9 * decay)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x0, text = sample_batch(data, uncond, gen, args.batch, args.dropout)
+            noise = torch.randn(x0.shape, generator=gen)
+            sigma = torch.sigmoid(torch.randn(args.batch, generator=gen) * 1.0 + args.sigma_shift)  # logit-normal
+            s = sigma[:, None, None, None, None]
+            xt = (1 - s) * x0 + s * noise
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                pred = model(xt, sigma * 1000.0, text, return_dict=False)[0]
+            loss = ((pred.float() - (noise - x0)) ** 2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            decay = min(args.ema, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+                    pe.lerp_(pm, 1 - decay)
+            log.write(json.dumps({"step": step + 1, "loss": float(loss.detach()), "lr": lr,
+                                  "t": round(time.time() - t0, 1)}) + "\n")
+            if (step + 1) % 20 == 0:
+                log.flush()
+            if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
+                tmp = ckpt_path.with_suffix(".tmp")
+                torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                            "gen": gen.get_state(), "step": step + 1}, tmp)
+                os.replace(tmp, ckpt_path)
+
+
+def export(args: argparse.Namespace) -> None:
+    """Assemble the pipeline directory: the EMA transformer, the exported VAE, the scheduler."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from generator.pipeline_videoguard import VideoguardTextToVideoPipeline
+
+    state = torch.load(Path(args.out) / "ckpt.pt", weights_only=False)
+    model = build_transformer()
+    model.load_state_dict(state["ema"])
+    pipe = VideoguardTextToVideoPipeline(
+        transformer=model,
+        vae=AutoencoderKL.from_pretrained(args.vae),
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=args.shift),
+        default_num_inference_steps=args.default_steps,
+        default_guidance_scale=args.guidance,
+    )
+    pipe.save_pretrained(args.to)
+    print(f"exported transformer step {state['step']} + {args.vae} -> {args.to}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("stage", choices=["cache", "train", "export"])
+    p.add_argument("--vae", default="runs/vae/export")
+    p.add_argument("--clips", type=int, default=3000)
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--num-shards", type=int, default=1)
+    p.add_argument("--cache", default="runs/latents")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--sigma-shift", type=float, default=0.3)
+    p.add_argument("--ema", type=float, default=0.998)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=100)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-bf16", dest="bf16", action="store_false")
+    p.add_argument("--out", default="runs/transformer")
+    p.add_argument("--to", default="generator/bundled")
+    p.add_argument("--shift", type=float, default=2.0, help="scheduler shift written into the pipeline")
+    p.add_argument("--default-steps", type=int, default=16)
+    p.add_argument("--guidance", type=float, default=4.0)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    {"cache": cache, "train": train, "export": export}[args.stage](args)
+
+
+if __name__ == "__main__":
+    main()
