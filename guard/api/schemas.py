@@ -7,7 +7,7 @@ Requests and responses are separate models. Verdicts keep the library's stable J
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +17,8 @@ from guard.verdict import Decision, Verdict
 #: Evidence keys holding prompt text that the API never echoes unless ``ledger.log_prompt_text``.
 _HIDDEN_TEXT_KEYS = frozenset({"original", "normalized", "text", "redacted"})
 BATCH_MAX_PROMPTS = 64
+NOT_BLANK = r"\S"  # at least one non-space character (JSON Schema patterns search, they do not anchor)
+PromptText = Annotated[str, Field(min_length=1, pattern=NOT_BLANK)]
 
 
 class _Out(BaseModel):
@@ -70,12 +72,14 @@ def _strip(value: Any, *, top: bool = False) -> Any:
 
 # ---------------------------------------------------------------------------- prompts
 class PromptCheckRequest(_In):
-    prompt: str = Field(min_length=1, description="The prompt to check (at most the policy's prompt_max_chars).",
+    prompt: str = Field(min_length=1, pattern=NOT_BLANK,
+                        description="The prompt to check (at most the policy's prompt_max_chars).",
                         examples=["a red ball bouncing"])
 
 
 class PromptBatchRequest(_In):
-    prompts: list[str] = Field(min_length=1, max_length=BATCH_MAX_PROMPTS, description="Prompts to check, in order.")
+    prompts: list[PromptText] = Field(min_length=1, max_length=BATCH_MAX_PROMPTS,
+                                      description="Prompts to check, in order.")
 
 
 class PromptBatchResponse(_Out):
@@ -116,7 +120,7 @@ JobStatus = Literal["queued", "running", "released", "blocked", "failed"]
 
 
 class GenerateRequest(_In):
-    prompt: str = Field(min_length=1, examples=["a red circle moving left"])
+    prompt: str = Field(min_length=1, pattern=NOT_BLANK, examples=["a red circle moving left"])
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     num_inference_steps: int | None = Field(default=None, ge=1, le=200)
 
