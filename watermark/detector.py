@@ -40,6 +40,7 @@ ANALYSIS = 128  # analysis resolution: 8 pixels per cell
 HIGHPASS_FRAMES = 9  # moving-average length of the temporal high-pass
 WINDOW_FRAMES = 48  # frames per principal-component window
 CUT_FACTOR = 6.0  # a frame difference this many times the median starts a new shot
+CUT_FLOOR = 12.0  # ...and at least this many levels: the mark itself changes frames by up to ~4
 MIN_VISIBLE = 0.62  # smallest visible fraction of the original width or height searched
 CELL_INSET = 0.2  # fraction of a cell ignored on each side when averaging (blurred borders)
 DEFAULT_P_THRESHOLD = 1e-6
@@ -76,24 +77,66 @@ def shots(luma: np.ndarray) -> list[slice]:
     if len(luma) < 3:
         return [slice(0, len(luma))]
     diff = np.abs(np.diff(luma, axis=0)).mean(axis=(1, 2))  # (T-1,)
-    limit = CUT_FACTOR * max(float(np.median(diff)), 0.5)
+    limit = max(CUT_FACTOR * float(np.median(diff)), CUT_FLOOR)
     starts = [0] + [t + 1 for t in np.flatnonzero(diff > limit)] + [len(luma)]
     return [slice(a, b) for a, b in zip(starts[:-1], starts[1:], strict=True) if b > a]
 
 
+def _step_motion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """3x3 similarity transform taking frame ``a``'s pixel coordinates to frame ``b``'s (identity if untrackable).
+
+    Global camera motion (pans, zooms) is the picture change the plain moving average leaves behind; tracking
+    corners with pyramidal Lucas-Kanade and fitting a similarity removes most of it. The mark does not move, so
+    it stays in the residual (it is smooth: a shift of a pixel or two barely changes it).
+    """
+    eye = np.eye(3)
+    a8, b8 = np.clip(a, 0, 255).astype(np.uint8), np.clip(b, 0, 255).astype(np.uint8)
+    points = cv2.goodFeaturesToTrack(a8, maxCorners=150, qualityLevel=0.01, minDistance=5)
+    if points is None or len(points) < 8:
+        return eye
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(a8, b8, points, None, winSize=(15, 15), maxLevel=2)
+    good = status.reshape(-1) == 1
+    if good.sum() < 8:
+        return eye
+    matrix, _ = cv2.estimateAffinePartial2D(points[good], moved[good], method=cv2.RANSAC,
+                                            ransacReprojThreshold=1.0)
+    if matrix is None:
+        return eye
+    return np.vstack([matrix, [0.0, 0.0, 1.0]])
+
+
+def _aligned_mean(part: np.ndarray, width: int) -> np.ndarray:
+    """(n, A, A) -> (n, A, A): for each frame, the mean of its ``width`` neighbours warped onto it."""
+    n, half = len(part), width // 2
+    steps = [_step_motion(part[t], part[t + 1]) for t in range(n - 1)]  # t -> t+1
+    to_frame = [np.eye(3)]  # cumulative: frame 0 coordinates -> frame t coordinates
+    for step in steps:
+        to_frame.append(step @ to_frame[-1])
+    out = np.empty_like(part)
+    for t in range(n):
+        lo, hi = max(0, t - half), min(n, t + half + 1)
+        lo, hi = (0, min(n, width)) if lo == 0 else (max(0, hi - width), hi) if hi == n else (lo, hi)
+        acc = np.zeros(part.shape[1:], np.float64)
+        for j in range(lo, hi):
+            if j == t:
+                acc += part[j]
+                continue
+            t_to_j = to_frame[j] @ np.linalg.inv(to_frame[t])  # frame t coordinates -> frame j coordinates
+            acc += cv2.warpAffine(part[j], t_to_j[:2], (part.shape[2], part.shape[1]),
+                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+        out[t] = acc / (hi - lo)
+    return out
+
+
 def temporal_residual(luma: np.ndarray) -> np.ndarray:
-    """(T, A, A) -> (T, A, A): each frame minus the moving average of its shot, frame mean removed."""
+    """(T, A, A) -> (T, A, A): each frame minus the motion-aligned mean of its neighbours in the shot."""
     out = np.zeros_like(luma)
     for shot in shots(luma):
         part = luma[shot]
         if len(part) < 3:
             continue  # a 1-2 frame shot carries no usable flicker
         width = min(HIGHPASS_FRAMES, len(part) - (1 - len(part) % 2))
-        half = width // 2
-        padded = np.concatenate([part[1:half + 1][::-1], part, part[-half - 1:-1][::-1]])  # mirror
-        cum = np.concatenate([np.zeros_like(padded[:1]), np.cumsum(padded, axis=0, dtype=np.float64)])
-        smooth = (cum[width:] - cum[:-width]) / width  # (len(part), A, A) moving average
-        out[shot] = part - smooth
+        out[shot] = part - _aligned_mean(part, width)
     out -= out.mean(axis=(1, 2), keepdims=True)
     return out
 
