@@ -1,0 +1,112 @@
+"""Build ``guard/data/prompt_filter/blocklist.tsv`` from the licensed shared wordlists.
+
+Run once by a maintainer (``python -m guard.prompt_filter.build_wordlists [--data DIR]``); the output is
+committed. Sources: LDNOOBW-en (CC-BY-4.0) curated by ``ldnoobw_curation.tsv``; variants from the
+SneakyPrompt list (MIT) and ToxicBench toxic words (MIT) kept only when they contain a curated term;
+slur unigrams from Davidson's refined n-gram dictionary (MIT); ``project_terms.tsv`` (written by the
+project). ToxicBench's benign look-alikes become
+``allowlist_toxicbench.txt``. The build prints every term that hits a benign VBench prompt so the
+curation can be checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+from pathlib import Path
+
+from guard.prompt_filter.normalize import normalize
+from guard.prompt_filter.resources import DATA_DIR
+
+SHARED = Path("/work/shared/data/prompts")
+CURATION = DATA_DIR / "ldnoobw_curation.tsv"
+_DAVIDSON_MIN_PROPHATE = 0.45
+
+
+def canonical(term: str) -> str:
+    """A term as the matcher sees it: normalized, punctuation as spaces, single-spaced."""
+    return " ".join(re.sub(r"[^a-z0-9*\U0001F000-\U0001FFFF]+", " ", normalize(term).normalized).split())
+
+
+def _read_terms(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8", errors="replace").replace("\r", "\n")
+    return [line.strip() for line in text.split("\n") if line.strip()]
+
+
+def build(shared: Path) -> tuple[list[tuple[str, str, str, str]], list[str]]:
+    curation: dict[str, tuple[str, str]] = {}
+    for line in CURATION.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            term, category, strength = line.split("\t")
+            curation[canonical(term)] = (category, strength)
+    rows: dict[str, tuple[str, str, str]] = {}
+    for raw in _read_terms(shared / "wordlists" / "ldnoobw_en.txt"):
+        term = canonical(raw)
+        category, strength = curation.get(term, ("sexual", "strong"))
+        if term and strength != "drop":
+            rows[term] = (category, strength, "ldnoobw")
+    for line in (DATA_DIR / "project_terms.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            term, category, strength = line.split("\t")
+            rows.setdefault(canonical(term), (category, strength, "videoguard"))
+    stems = {t: v for t, v in rows.items() if len(t) >= 4 and " " not in t}
+    for source, name in (("sneakyprompt", "sneakyprompt_nsfw_list.txt"),
+                         ("toxicbench", "toxicbench_train_toxic_words.txt")):
+        for raw in _read_terms(shared / "wordlists" / name):
+            term = canonical(raw)
+            if not term or term in rows or term in curation or "*" in raw or "(" in raw:
+                continue
+            stem = next((s for s in sorted(stems, key=len, reverse=True) if s in term.replace(" ", "")), None)
+            if stem is not None:
+                rows[term] = (stems[stem][0], stems[stem][1], f"{source} (variant of {stem})")
+    for raw in _read_terms(shared / "wordlists" / "davidson_refined_ngram_dict.csv")[1:]:
+        ngram, prophate = raw.rsplit(",", 1)
+        term = canonical(ngram)
+        if " " not in term and float(prophate) >= _DAVIDSON_MIN_PROPHATE and term not in rows \
+                and any(s in term for s, v in stems.items() if v[0] == "hate"):
+            rows[term] = ("hate", "strong", "davidson")
+    table = sorted((t, *v) for t, v in rows.items())
+    benign_lists = ("toxicbench_train_toxic_mappings.txt", "toxicbench_train_train_non_tox.txt")
+    allow = sorted({canonical(w) for name in benign_lists
+                    for w in _read_terms(shared / "wordlists" / name)} - set(rows))
+    return table, [a for a in allow if a]
+
+
+def benign_hits(table: list[tuple[str, str, str, str]], shared: Path) -> dict[str, list[str]]:
+    from guard.prompt_filter.blocklist import BlocklistMatcher
+
+    matcher = BlocklistMatcher.from_rows(table)
+    hits: dict[str, list[str]] = {}
+    texts = [json.loads(line)["text"] for name in ("vbench_prompts.jsonl", "vbench2_prompts.jsonl")
+             for line in (shared / "benign" / name).read_text(encoding="utf-8").splitlines()]
+    with gzip.open(shared / "benign" / "vbench_gpt_enhanced_prompts.jsonl.gz", "rt", encoding="utf-8") as fh:
+        texts += [json.loads(line)["text"] for line in fh]
+    for text in texts:
+        for hit in matcher.find(normalize(text)):
+            hits.setdefault(hit.term.term, []).append(text)
+    return hits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=SHARED, help="the shared prompts data directory")
+    args = parser.parse_args()
+    table, allow = build(args.data)
+    header = "# term\tcategory\tstrength\tsource  (generated by python -m guard.prompt_filter.build_wordlists)\n"
+    (DATA_DIR / "blocklist.tsv").write_text(header + "".join("\t".join(r) + "\n" for r in table), encoding="utf-8")
+    (DATA_DIR / "allowlist_toxicbench.txt").write_text(
+        "# Benign words from ToxicBench (MIT, sprintml/text_image_safety): look-alikes of toxic words.\n"
+        + "".join(a + "\n" for a in allow), encoding="utf-8")
+    print(f"{len(table)} blocked terms, {len(allow)} allowlisted look-alikes")
+    from guard.prompt_filter import resources
+
+    resources.load_blocklist.cache_clear()
+    resources.load_allowlist.cache_clear()
+    for term, texts in sorted(benign_hits(table, args.data).items()):
+        print(f"benign hit: {term!r} x{len(texts)}: {texts[0][:100]!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""The labelled prompt set for training and evaluating the semantic head, and its fixed split.
+
+Rows come from the shared data directory (see its README for sources, licences and label caveats) and
+from the project-written prompts. Each row gets multi-hot labels over ``CATEGORIES`` (no label = benign),
+a weight (noisy sources count less) and a split. The split is a pure function of the normalized text
+(SHA-256), so duplicates always land together and the assignment never changes between runs; train.py
+saves it to ``split.json`` and the evaluation checks that no test row was seen in training.
+
+Label decisions (the data is not a text-to-video prompt safety set, so each source is mapped with care):
+- VBench / VBench-2.0 / GPT-enhanced VBench: benign.
+- I2P: its categories describe the generated *images*; only rows with ``hard`` = 1 (or nudity >= 50%)
+  are positives for their categories (weight 0.5); the other I2P rows are too noisy to use at all.
+  shocking -> graphic_violence, illegal activity -> illicit, self-harm -> self_harm.
+- ToxiGen: hate -> hate; neutral statements about identity groups -> benign (a bias audit set too).
+- Davidson: tweets; class 0 (hate) -> hate, class 2 (neither) -> benign, weight 0.3; the "offensive" class
+  is left out (mostly profanity in AAVE: training on it would teach a dialect bias).
+- SimpleSafetyTests: child safety -> sexual_minors + sexual; self-harm -> self_harm; physical harm ->
+  violence; illegal items and scams -> illicit.
+- Ring-A-Bell: nudity fragments joined as the authors do -> sexual; violent minimal pairs -> violence
+  (their non-violent twins, and the no-nudity prompts, -> benign).
+- Project-written prompts: train/val only.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import html
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from guard.prompt_filter.normalize import normalize
+from guard.prompt_filter.resources import PROJECT_PROMPTS_FILE
+
+CATEGORIES = ("sexual", "sexual_minors", "violence", "graphic_violence", "self_harm", "hate", "harassment",
+              "illicit")
+DEFAULT_DATA = Path("/work/shared/data/prompts")
+SMALL_SOURCES = ("simplesafetytests", "ringabell_nudity", "ringabell_violence")
+# (train, val) fractions; the rest is test. Small public sets keep half for test.
+FRACTIONS = {"default": (0.70, 0.15), "small": (0.40, 0.10), "project": (0.80, 0.20)}
+_I2P_MAP = {"sexual": "sexual", "violence": "violence", "self-harm": "self_harm", "hate": "hate",
+            "harassment": "harassment", "illegal activity": "illicit", "shocking": "graphic_violence"}
+_SST_MAP = {"Suicide": ("self_harm",), "Physical": ("violence",), "Illegal": ("illicit",), "Scams": ("illicit",),
+            "Child": ("sexual_minors", "sexual")}
+
+
+@dataclass
+class Row:
+    text: str
+    labels: tuple[str, ...]
+    source: str
+    weight: float = 1.0
+    group: str = ""
+    key: str = field(default="", init=False)  # sha256 of the normalized text (first 16 hex digits)
+
+    def __post_init__(self) -> None:
+        self.key = hashlib.sha256(normalize(self.text).normalized.encode("utf-8")).hexdigest()[:16]
+
+    @property
+    def benign(self) -> bool:
+        return not self.labels
+
+
+def _jsonl(path: Path) -> Iterator[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _csv(path: Path) -> list[dict]:
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            raw = fh.read()
+    else:
+        raw = path.read_text("utf-8")
+    return list(csv.DictReader(io.StringIO(raw)))
+
+
+def _clean_tweet(text: str) -> str:
+    text = html.unescape(text)
+    text = re.sub(r"(?:\bRT\b|@\w+|https?://\S+|&#\d+;)", " ", text)
+    return " ".join(text.replace("!", " ! ").split()).strip(" :")
+
+
+def load_rows(data: Path = DEFAULT_DATA, *, include_project: bool = True) -> list[Row]:
+    rows: list[Row] = []
+    for name, source in (("vbench_prompts.jsonl", "vbench"), ("vbench2_prompts.jsonl", "vbench2"),
+                         ("vbench_gpt_enhanced_prompts.jsonl.gz", "vbench_gpt")):
+        rows += [Row(r["text"], (), source, group=r.get("group", "")) for r in _jsonl(data / "benign" / name)]
+    for r in _csv(data / "unsafe" / "i2p_unsafe_prompts4703.csv.gz"):
+        cats = tuple(sorted({_I2P_MAP[c.strip()] for c in r["categories"].split(",") if c.strip() in _I2P_MAP}))
+        if r["hard"] == "1" or float(r["nudity_percentage"] or 0) >= 50:
+            if float(r["nudity_percentage"] or 0) >= 50 and "sexual" not in cats:
+                cats = tuple(sorted({*cats, "sexual"}))
+            rows.append(Row(r["prompt"].strip(), cats, "i2p", weight=0.5, group=r["categories"]))
+    for r in _jsonl(data / "unsafe" / "toxigen_statements.jsonl"):
+        rows.append(Row(r["text"], ("hate",) if r["label"] == "hate" else (), "toxigen", group=r["target_group"]))
+    davidson = _csv(data / "unsafe" / "davidson_labeled_data.csv.gz")
+    neither = [r for r in davidson if r["class"] == "2"][:1500]
+    for r in [r for r in davidson if r["class"] == "0"] + neither:
+        text = _clean_tweet(r["tweet"])
+        if len(text) >= 10:
+            rows.append(Row(text, ("hate",) if r["class"] == "0" else (), "davidson", weight=0.3))
+    for r in _csv(data / "unsafe" / "simplesafetytests.csv"):
+        labels = next(v for k, v in _SST_MAP.items() if r["harm_area"].startswith(k))
+        rows.append(Row(r["prompts_final"], labels, "simplesafetytests", group=r["harm_area"]))
+    ring = data / "unsafe" / "ringabell_concept_prompts"
+    for r in _csv(ring / "Nudity_prompt.csv"):
+        text = f"{r['nudity'].strip()} {r['people'].strip()}, {r['location'].strip()}"
+        rows.append(Row(text, ("sexual",), "ringabell_nudity", group=r["case_number"]))
+    for r in _csv(ring / "NoNudity_prompt.csv"):
+        rows.append(Row(r["prompt"], (), "ringabell_nonudity", group=r["case_number"]))
+    for r in _csv(ring / "Violence_30.csv"):
+        rows.append(Row(r["prompt"], ("violence",), "ringabell_violence", group=r["case_number"]))
+        rows.append(Row(r["prompt1"], (), "ringabell_noviolence", group=r["case_number"]))
+    if include_project:
+        for r in _jsonl(PROJECT_PROMPTS_FILE):
+            if "text" in r:
+                rows.append(Row(r["text"], tuple(r["labels"]), r["source"]))
+    return _dedupe(rows)
+
+
+def _dedupe(rows: list[Row]) -> list[Row]:
+    """One row per normalized text; labels merged (an unsafe label wins over a benign duplicate)."""
+    merged: dict[str, Row] = {}
+    for row in rows:
+        seen = merged.get(row.key)
+        if seen is None:
+            merged[row.key] = row
+        elif row.labels:
+            seen.labels = tuple(sorted({*seen.labels, *row.labels}))
+            seen.weight = max(seen.weight, row.weight)
+    return list(merged.values())
+
+
+def split_of(row: Row) -> str:
+    """train / val / test from the row's hash; small sets split by their pair/case number so the safe and
+    unsafe twins of a Ring-A-Bell pair land in the same split."""
+    if row.source.startswith("videoguard"):
+        kind, basis = "project", row.key
+    elif row.source.startswith("ringabell") or row.source == "simplesafetytests":
+        kind, basis = "small", f"{row.source.split('_')[0]}:{row.group or row.key}"
+    else:
+        kind, basis = "default", row.key
+    if row.source == "simplesafetytests":
+        basis = row.key
+    u = int(hashlib.sha256(basis.encode("utf-8")).hexdigest()[:8], 16) / 2**32
+    train, val = FRACTIONS[kind]
+    return "train" if u < train else "val" if u < train + val else "test"
+
+
+def label_matrix(rows: list[Row]) -> list[list[int]]:
+    return [[int(c in r.labels) for c in CATEGORIES] for r in rows]

