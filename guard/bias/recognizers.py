@@ -71,7 +71,7 @@ class PeopleRecognizer:
     def recognize(self, text: str) -> Recognition:
         hits = [m for m in _people_lexicon().find(text)
                 if not (_NO_PEOPLE_CUES & set(_window_before(text, m, 2))) and not _before_animal(text, m)]
-        terms = [m.term for m in hits] + plural_group_nouns(text)
+        terms = [m.term for m in hits] + plural_group_nouns(text) + singular_group_nouns(text)
         named = named_people(text) if self.use_spacy else ()
         terms.extend(f"PERSON:{n}" for n in named)
         if not terms:
@@ -83,6 +83,20 @@ def plural_group_nouns(text: str) -> list[str]:
     """Plural nouns naming a group of people ("Asians", "Muslims", "immigrants")."""
     hits = lexicon("ethnicity.txt").find(text) + lexicon("religion.txt").find(text) + lexicon("groups.txt").find(text)
     return [m.term for m in hits if m.term.endswith("s") and m.term.rstrip("s") in _GROUP_STEMS()]
+
+
+_SINGULAR_NOUN_CONTEXT = re.compile(r"^\s*(?:$|[,.;:!?]|\w+ing\b|(?:who|is|was|with|and|as)\b)", re.IGNORECASE)
+
+
+def singular_group_nouns(text: str) -> list[str]:
+    """A group adjective used as a noun for one person ("a typical Mexican stealing ...", "a Muslim who ...")."""
+    out = []
+    for m in lexicon("ethnicity.txt").find(text) + lexicon("religion.txt").find(text):
+        before = _window_before(text, m, 1)
+        if before and before[0] in {"a", "an", "typical", "every", "one"} and _SINGULAR_NOUN_CONTEXT.match(
+                text[m.end:]):
+            out.append(m.term)
+    return out
 
 
 @lru_cache(maxsize=1)
