@@ -21,6 +21,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from guard.verdict import Decision, Verdict, stopwatch
 from guard.video_io import iter_video
 
 STAGE = "frames"
-DECODE_QUEUE = 8  # decoded frames buffered ahead of the classifiers
+SELECTION_QUEUE = 16  # selected frames buffered ahead of the classifiers (bounds memory)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,11 +183,20 @@ def aggregate(records: list[FrameRecord], thresholds: Mapping[str, Threshold],
 
 
 class FrameEngine:
-    """Runs the configured classifiers over selected frames, batched by frame size."""
+    """Runs the configured classifiers over selected frames, batched by frame size; with several
+    classifiers they run concurrently (each ONNX session uses one thread and releases the GIL)."""
 
     def __init__(self, classifiers: list[FrameClassifier], settings: FrameSettings) -> None:
         self.classifiers = classifiers
         self.settings = settings
+        self._pool = ThreadPoolExecutor(max_workers=len(classifiers), thread_name_prefix="videoguard-classify") \
+            if len(classifiers) > 1 else None
+
+    def _run_all(self, frames: np.ndarray) -> dict[str, list[FrameScores]]:
+        if self._pool is None:
+            return {c.name: c.classify(frames) for c in self.classifiers}
+        futures = {c.name: self._pool.submit(c.classify, frames) for c in self.classifiers}
+        return {name: future.result() for name, future in futures.items()}
 
     def classify(self, selections: list[Selection]) -> list[FrameRecord]:
         records: list[FrameRecord] = []
@@ -195,21 +205,15 @@ class FrameEngine:
             by_shape.setdefault(selection.frame.shape, []).append(selection)
         for group in by_shape.values():
             frames = np.stack([s.frame for s in group])  # (N, H, W, 3) uint8
-            outputs = {c.name: c.classify(frames) for c in self.classifiers}
+            outputs = self._run_all(frames)
             for i, selection in enumerate(group):
                 results = {name: out[i] for name, out in outputs.items()}
                 records.append(merge(selection, results, self.settings.face_min_score))
         return records
 
-    def run(self, selections: Iterator[Selection]) -> list[FrameRecord]:
+    def run(self, batches: Iterator[list[Selection]]) -> list[FrameRecord]:
         records: list[FrameRecord] = []
-        batch: list[Selection] = []
-        for selection in selections:
-            batch.append(selection)
-            if len(batch) >= self.settings.batch_size:
-                records += self.classify(batch)
-                batch = []
-        if batch:
+        for batch in batches:
             records += self.classify(batch)
         return records
 
@@ -261,7 +265,8 @@ class FrameStage:
             frames = clip.frames  # (T, H, W, 3) uint8
             selections = list(_sample_clip(sampler, frames, clip.fps))
             # 2. Classify the selected frames
-            records = self.engine.run(iter(selections))
+            size = self.settings.batch_size
+            records = self.engine.run(iter([selections[i : i + size] for i in range(0, len(selections), size)]))
             # 3. Faces in every frame, when the policy blurs them
             blurred_clip, blurred_frames = clip, 0
             if self.settings.face_blur:
@@ -323,41 +328,62 @@ def build_frame_stage(policy: Policy) -> FrameStage:
     return FrameStage(policy)
 
 
-def _decoded(path: str | Path, policy: Policy) -> Iterator[tuple[int, float, np.ndarray]]:
-    """``iter_video`` on a background thread, so decoding overlaps classification (PyAV and ONNX
-    Runtime both release the GIL). Errors raised while decoding are re-raised here."""
-    frames: queue.Queue[Any] = queue.Queue(maxsize=DECODE_QUEUE)
+def _background_batches(path: str | Path, policy: Policy, sampler: FrameSampler,
+                        batch_size: int) -> Iterator[list[Selection]]:
+    """Decode and sample on a background thread; yield batches of selected frames as they arrive.
+
+    Decoding and change detection see every frame and run ahead of the classifiers by up to
+    ``SELECTION_QUEUE`` selected frames (bounded memory), so PyAV and the models (which both
+    release the GIL) overlap. A batch is whatever is ready, up to ``batch_size``, so the models
+    never wait for a full batch. Errors raised while decoding (``InputError``) are re-raised here.
+    """
+    selected: queue.Queue[Any] = queue.Queue(maxsize=SELECTION_QUEUE)
     done = object()
     stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                selected.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
-            for item in iter_video(path, policy.limits):
-                while not stop.is_set():
-                    try:
-                        frames.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+            for selection in _stream_selections(sampler, iter_video(path, policy.limits)):
+                if not put(selection):
                     return
-            frames.put(done)
+            put(done)
         except BaseException as exc:  # handed to the consumer, which raises it
-            frames.put(exc)
+            put(exc)
 
     worker = threading.Thread(target=produce, name="videoguard-decode", daemon=True)
     worker.start()
     try:
-        while True:
-            item = frames.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        finished = False
+        while not finished:
+            batch: list[Selection] = []
+            item = selected.get()
+            while True:
+                if item is done:
+                    finished = True
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                batch.append(item)
+                if len(batch) >= batch_size:
+                    break
+                try:
+                    item = selected.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                yield batch
     finally:
         stop.set()
-        worker.join(timeout=5)
+        worker.join(timeout=10)
 
 
 def scan_file(path: str | Path, policy: Policy, *, stage: FrameStage | None = None) -> Verdict:
@@ -365,8 +391,7 @@ def scan_file(path: str | Path, policy: Policy, *, stage: FrameStage | None = No
     stage = stage or _cached_stage(policy)
     with stopwatch() as elapsed:
         sampler = FrameSampler(stage.settings.sampling)
-        selections = _stream_selections(sampler, _decoded(path, policy))
-        records = stage.engine.run(selections)
+        records = stage.engine.run(_background_batches(path, policy, sampler, stage.settings.batch_size))
     return _verdict(stage.engine, policy, sampler, records, elapsed[0], source=Path(path).name)
 
 

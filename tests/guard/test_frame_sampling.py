@@ -1,0 +1,80 @@
+"""The sampler: at least N frames per second, first and last, every cut, every flash frame, short clips whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from guard.frame_sampling import FrameSampler, SamplingConfig, sample
+from tests.classifiers.media import fitted, pan
+
+FPS = 24.0
+
+
+def _selected(frames: np.ndarray, config: SamplingConfig | None = None) -> dict[int, str]:
+    stream = ((i, i / FPS, f) for i, f in enumerate(frames))
+    return {s.index: s.reason for s in sample(stream, config)}
+
+
+def _gaps(indices: list[int]) -> int:
+    return max(np.diff(sorted(indices)))
+
+
+@pytest.mark.parametrize("flash_at", [157, 163, 299])
+def test_when_one_odd_frame_among_hundreds_then_it_is_selected(flash_at: int) -> None:
+    frames = pan("coffee", 320)  # (320, 144, 256, 3): a smooth pan, no cut
+    frames[flash_at] = fitted("astronaut", 256, 144)
+    selected = _selected(frames)
+    assert flash_at in selected
+    assert selected[flash_at] in ("change", "last")
+    assert len(selected) < 320 * 0.15  # still sparse: about 2 per second plus the flash
+
+
+def test_when_flash_covers_a_tenth_of_the_frame_then_it_is_selected() -> None:
+    frames = pan("rocket", 240)
+    frames[101, 40:90, 100:175] = fitted("astronaut", 75, 50)  # about 10% of the frame, one frame only
+    assert _selected(frames).get(101) == "change"
+
+
+def test_when_change_detection_disabled_then_the_flash_frame_is_missed() -> None:
+    frames = pan("coffee", 320)
+    frames[157] = fitted("astronaut", 256, 144)
+    assert 157 not in _selected(frames, SamplingConfig(min_change=1.0))  # the control: 2 fps alone misses it
+
+
+@pytest.mark.parametrize("sample_fps", [2.0, 4.0])
+def test_when_long_smooth_video_then_first_last_and_at_least_n_per_second(sample_fps: float) -> None:
+    frames = pan("chelsea", 200)
+    selected = _selected(frames, SamplingConfig(sample_fps=sample_fps))
+    assert selected[0] == "first" and selected[199] == "last"
+    assert _gaps(list(selected)) <= FPS / sample_fps
+    assert len(selected) <= 200 / FPS * sample_fps + 3
+
+
+def test_when_shot_changes_then_the_first_frame_of_each_shot_is_selected() -> None:
+    frames = np.concatenate([pan("coffee", 60), pan("rocket", 50), pan("chelsea", 70)])
+    selected = _selected(frames)
+    assert selected.get(60) == "change" and selected.get(110) == "change"
+
+
+@pytest.mark.parametrize(("count", "whole"), [(17, True), (72, True), (96, False)])
+def test_when_streamed_video_is_short_then_every_frame_is_selected(count: int, whole: bool) -> None:
+    frames = pan("coffee", count)
+    selected = _selected(frames)
+    assert (len(selected) == count) is whole
+    assert len(selected) == len(set(selected))
+
+
+def test_when_short_video_is_buffered_then_large_frames_are_downscaled_with_their_scale() -> None:
+    frames = np.zeros((10, 720, 1280, 3), np.uint8)
+    selections = list(sample((i, i / FPS, f) for i, f in enumerate(frames)))
+    whole = [s for s in selections if s.reason == "whole"]
+    assert whole and all(max(s.frame.shape[:2]) == 640 and s.scale == 0.5 for s in whole)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("sample_fps", 0.0), ("scan_whole_below_s", -1.0), ("min_change", 0.0), ("change_ratio", 0.5)]
+)
+def test_when_sampling_config_invalid_then_value_error_names_field(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        FrameSampler(SamplingConfig(**{field: value}))

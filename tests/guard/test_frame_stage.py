@@ -1,0 +1,137 @@
+"""The frame stage end to end with the real bundled models: benign photographs pass, a flash frame
+is found and reported with its timestamp, k-of-n, face blur, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from classifiers.base import FACE
+from classifiers.nudenet_detector import NudeNetClassifier
+from guard.errors import InputError, PolicyError
+from guard.frame_stage import build_frame_stage, scan_file
+from guard.policy import Policy, load_policy
+from guard.stages import Clip
+from guard.verdict import Decision
+from guard.video_io import write_mp4
+from tests.classifiers.media import fitted, pan
+
+FPS = 24.0
+FLASH_AT = 157  # not on the 2-per-second grid (every 12th frame)
+
+
+def _policy(settings: dict[str, Any] | None = None, thresholds: dict[str, Any] | None = None) -> Policy:
+    frames: dict[str, Any] = {"settings": settings or {}}
+    if thresholds:
+        frames["thresholds"] = thresholds
+    return load_policy(overrides={"frames": frames})
+
+
+@pytest.fixture(scope="module")
+def benign_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 s of camera pans over eight real photographs, H.264."""
+    names = ("astronaut", "coffee", "chelsea", "rocket", "camera", "horse", "coins", "hubble_deep_field")
+    frames = np.concatenate([pan(n, 36, 320, 180) for n in names])  # (288, 180, 320, 3)
+    path = tmp_path_factory.mktemp("frames") / "benign.mp4"
+    write_mp4(Clip(frames, FPS), path, crf=20, preset="ultrafast")
+    return path
+
+
+@pytest.fixture(scope="module")
+def flash_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 frames (12.5 s) of a faceless pan with one frame of a face photograph at FLASH_AT."""
+    frames = pan("rocket", 300)  # (300, 144, 256, 3)
+    frames[FLASH_AT] = fitted("astronaut", 256, 144)
+    path = tmp_path_factory.mktemp("frames") / "flash.mp4"
+    write_mp4(Clip(frames, FPS), path, crf=18, preset="ultrafast")
+    return path
+
+
+def test_when_benign_photographs_then_allowed_with_evidence(benign_video: Path) -> None:
+    verdict = scan_file(benign_video, load_policy())
+    assert verdict.decision is Decision.ALLOW, verdict.reasons
+    evidence = verdict.evidence
+    assert evidence["total_frames"] == 288
+    assert evidence["sampled_frames"] >= 2 * 12  # at least 2 per second
+    assert {c["name"] for c in evidence["classifiers"]} == {"nudenet", "opennsfw"}
+    assert {"sexual", "nudity", "nsfw"} <= set(verdict.scores)
+    json.dumps(verdict.to_dict())
+
+
+def test_when_flash_frame_fires_a_classifier_then_verdict_reports_its_time(flash_video: Path) -> None:
+    policy = _policy(thresholds={FACE: {"block": 0.5}})
+    verdict = scan_file(flash_video, policy)
+    assert verdict.decision is Decision.BLOCK
+    offending = verdict.evidence["offending"]
+    assert [o["frame"] for o in offending] == [FLASH_AT]
+    assert offending[0]["category"] == FACE and offending[0]["classifier"] == "nudenet"
+    assert offending[0]["t"] == pytest.approx(FLASH_AT / FPS, abs=0.01)
+    assert f"frame {FLASH_AT}" in verdict.reasons[0]
+
+
+def test_when_sampler_only_samples_on_the_clock_then_the_flash_frame_is_missed(flash_video: Path) -> None:
+    policy = _policy(settings={"min_change": 1.0}, thresholds={FACE: {"block": 0.5}})
+    verdict = scan_file(flash_video, policy)
+    assert verdict.decision is Decision.ALLOW  # the control: without change detection it slips through
+
+
+@pytest.mark.parametrize(("k", "n", "decision"), [(1, 1, Decision.BLOCK), (1, 5, Decision.BLOCK),
+                                                  (2, 3, Decision.FLAG)])
+def test_when_k_of_n_rule_then_one_frame_blocks_only_if_k_is_one(flash_video: Path, k: int, n: int,
+                                                                 decision: Decision) -> None:
+    policy = _policy(settings={"k_of_n": {"default": {"k": 1, "n": 1}, FACE: {"k": k, "n": n}}},
+                     thresholds={FACE: {"block": 0.5}})
+    assert scan_file(flash_video, policy).decision is decision
+
+
+def test_when_face_blur_on_then_faces_are_gone_and_decision_is_rewrite() -> None:
+    clip = Clip(pan("astronaut", 17, 256, 256), FPS)  # the bundled generator's length: scanned whole
+    verdict, released = build_frame_stage(_policy(settings={"face_blur": True}))(clip)
+    assert verdict.decision is Decision.REWRITE
+    assert verdict.evidence["blurred_frames"] == 17 and verdict.evidence["sampling"] == {"whole": 17}
+    assert released.frames.shape == clip.frames.shape and not np.array_equal(released.frames, clip.frames)
+    faces_after = [r.scores[FACE] for r in NudeNetClassifier().classify(released.frames)]
+    assert max(faces_after) < 0.3
+
+
+def test_when_face_blur_off_then_clip_is_returned_untouched() -> None:
+    clip = Clip(pan("astronaut", 17, 256, 256), FPS)
+    verdict, released = build_frame_stage(load_policy())(clip)
+    assert verdict.decision is Decision.ALLOW and released is clip
+    assert verdict.evidence["frames_with_faces"] == 17
+
+
+def test_when_long_clip_in_memory_then_stage_samples_it(flash_video: Path) -> None:
+    frames = pan("rocket", 120)
+    frames[77] = fitted("astronaut", 256, 144)
+    verdict, _ = build_frame_stage(_policy(thresholds={FACE: {"flag": 0.5}}))(Clip(frames, FPS))
+    assert verdict.decision is Decision.FLAG
+    assert [o["frame"] for o in verdict.evidence["offending"]] == [77]
+    assert verdict.evidence["sampled_frames"] < 30
+
+
+@pytest.mark.parametrize("content", [b"", b"not a video at all" * 100])
+def test_when_file_is_corrupt_then_input_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.mp4"
+    path.write_bytes(content)
+    with pytest.raises(InputError):
+        scan_file(path, load_policy())
+
+
+def test_when_file_is_missing_then_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        scan_file(tmp_path / "missing.mp4", load_policy())
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [({"classifiers": ["nope"]}, "unknown frame classifier"), ({"k_of_n": {"default": {"k": 3, "n": 2}}}, "k_of_n"),
+     ({"sample_fps": 0}, "sample_fps"), ({"colour": "red"}, "colour"), ({"classifiers": []}, "classifiers")],
+)
+def test_when_frame_settings_invalid_then_policy_error_names_them(settings: dict, message: str) -> None:
+    with pytest.raises(PolicyError, match=message):
+        build_frame_stage(_policy(settings=settings))
