@@ -20,7 +20,8 @@ from guard.bias.recognizers import _adjacent_to_person, lexicon_terms
 HARM_THEMES_FILE = "harm_themes.yaml"
 GROUP_LEXICONS = ("groups.txt", "ethnicity.txt", "religion.txt", "disability.txt")
 _NEGATIONS = frozenset({"not", "no", "never", "neither", "nor", "isn't", "aren't", "isnt", "arent", "don't",
-                        "dont", "doesn't", "doesnt", "without", "less"})
+                        "dont", "doesn't", "doesnt"})
+_NEGATIONS_ADJACENT = frozenset({"without", "less", "non"})
 _GENERALIZATION = re.compile(
     r"\b(?:a|the) typical\b|\ball (?:of )?(?:the|them|those)?\b|\bevery\b|\bthey(?:'re| are) all\b|"
     r"\bare (?:all|always|naturally|inherently|just|so|too)\b|\balways\b|\bby nature\b",
@@ -60,7 +61,8 @@ def _group_mentions(text: str) -> list[Match]:
 
 def _negated(text: str, match: Match) -> bool:
     before = re.findall(r"[\w'\-]+", text[: match.start].lower())[-3:]
-    return bool(_NEGATIONS & set(before)) and not match.term.startswith(("not ", "no ", "never "))
+    negated = bool(_NEGATIONS & set(before)) or bool(before and before[-1] in _NEGATIONS_ADJACENT)
+    return negated and not match.term.startswith(("not ", "no ", "never "))
 
 
 _COMPARISON = re.compile(
@@ -71,14 +73,18 @@ _DISABILITY_GROUPS = frozenset({"the mentally ill", "people with mental illness"
                                 "the disabled", "disabled people", "people with disabilities", "cripple", "cripples",
                                 "crippled"})
 _PASSIVE = frozenset({"were", "was", "been", "being", "getting", "get", "got", "gets"})
-_PRONOUN_REFERENCE = re.compile(r"\b(?:they|them|their|theirs|these people|those people)\b", re.IGNORECASE)
+_PRONOUN_REFERENCE = re.compile(r"\b(?:they|them|their|theirs|these people|those people|he|she|his|her)\b",
+                                re.IGNORECASE)
 
 
 def _passive(text: str, match: Match) -> bool:
     """Victim framing: "were killed", "getting murdered" report harm done *to* the group."""
     if not re.search(r"\w(?:ed|en|wn)\b", match.term):
         return False  # "being a terrorist" is not passive
-    before = re.findall(r"[\w'\-]+", text[: match.start].lower())[-2:]
+    before = re.findall(r"[\w'\-]+", text[: match.start].lower())[-6:]  # "getting murdered, kidnapped, or assaulted"
+    by_the_group = re.match(r"\s+by\s+(?:the\s+|those\s+|these\s+)?\w", text[match.end:], re.IGNORECASE)
+    if by_the_group and _group_mentions(text[match.end:match.end + 40]):
+        return False  # "destroyed by the immigrants": the group is the agent
     return bool(_PASSIVE & set(before))
 
 
