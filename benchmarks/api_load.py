@@ -1,0 +1,253 @@
+"""Load test of the moderation API: prompt-check throughput and latency, and memory during big uploads.
+
+Starts ``videoguard serve`` in a child process (state in a temporary ``$VIDEOGUARD_HOME``), then:
+
+1. baseline: ``--clients`` concurrent clients on ``GET /healthz`` (the HTTP stack alone) for ``--duration`` s;
+2. ``--clients`` concurrent clients on ``POST /v1/prompts/check`` for ``--duration`` s: requests/s, p50/p99,
+   errors (any non-200), and the ratios against the baseline;
+3. ``--uploads`` uploads of ``--upload-mb`` MB streamed to ``POST /v1/videos/verify`` while the server's
+   RSS is sampled every 20 ms: the growth over the RSS before the upload.
+
+The clients are a minimal keep-alive HTTP/1.1 client on asyncio, so the load generator (on the same
+machine) takes as little CPU from the server as possible. Targets (issue 8): >= 200 req/s, p99 <= 50 ms,
+zero errors on 2 cores; RSS growth <= 50 MB for a 100 MB upload.
+
+    .venv/bin/python benchmarks/api_load.py --duration 60 --clients 16 --upload-mb 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+
+PROMPTS = [
+    "a red ball bouncing on a wooden floor", "a kite flying over a beach at sunset", "waves rolling onto a rocky shore",
+    "a timelapse of clouds over mountains", "a cat sleeping on a windowsill in the rain",
+    "a paper boat floating down a stream", "city traffic at night seen from above", "a candle flame flickering",
+    "autumn leaves falling in a park", "a hot air balloon rising at dawn", "snow falling on a pine forest",
+    "a chef chopping vegetables in a kitchen", "a dog running through tall grass", "fireworks over a harbour",
+    "a train crossing a stone bridge", "bees visiting lavender flowers",
+]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------- a minimal HTTP/1.1 client
+class Connection:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        length = next(int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:"))
+        body = await self.reader.readexactly(length)
+        if any(line.lower() == "connection: close" for line in lines):
+            self.writer.close()
+            self.reader = self.writer = None
+        return status, body
+
+
+def _post(path: str, key: str, payload: dict) -> bytes:
+    body = json.dumps(payload).encode()
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def _get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+
+
+async def _load(port: int, clients: int, duration_s: float, make_request: object) -> dict:
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    deadline = time.perf_counter() + duration_s
+
+    async def client(index: int) -> None:
+        connection = Connection(port)
+        count = index
+        while time.perf_counter() < deadline:
+            raw = make_request(count)  # type: ignore[operator]
+            count += clients
+            start = time.perf_counter()
+            try:
+                status, _ = await connection.request(raw)
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                connection = Connection(port)
+                continue
+            latencies.append(time.perf_counter() - start)
+            if status != 200:
+                errors[str(status)] = errors.get(str(status), 0) + 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    elapsed = time.perf_counter() - started
+    ms = np.array(latencies) * 1000.0
+    return {"requests": len(latencies), "rps": round(len(latencies) / elapsed, 1),
+            "p50_ms": round(float(np.percentile(ms, 50)), 2) if len(ms) else None,
+            "p99_ms": round(float(np.percentile(ms, 99)), 2) if len(ms) else None,
+            "errors": sum(errors.values()), "error_kinds": errors}
+
+
+# ---------------------------------------------------------------------------- uploads and RSS
+def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(size):
+            yield chunk
+
+
+def upload_rss(url: str, key: str, pid: int, megabytes: int, uploads: int) -> list[dict]:
+    process = psutil.Process(pid)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        blob = Path(tmp) / "upload.bin"
+        with blob.open("wb") as handle:
+            for _ in range(megabytes):
+                handle.write(os.urandom(1 << 20))
+        for _ in range(uploads):
+            before = process.memory_info().rss
+            peak = [before]
+            stop = threading.Event()
+
+            def sample(peak: list[int] = peak, stop: threading.Event = stop) -> None:
+                while not stop.is_set():
+                    peak[0] = max(peak[0], process.memory_info().rss)
+                    time.sleep(0.02)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            start = time.perf_counter()
+            response = httpx.post(f"{url}/v1/videos/verify", content=_chunks(blob), timeout=600,
+                                  headers={"X-API-Key": key, "Content-Type": "video/mp4"})
+            elapsed = time.perf_counter() - start
+            stop.set()
+            sampler.join()
+            results.append({"mb": megabytes, "status": response.status_code, "seconds": round(elapsed, 2),
+                            "mb_per_s": round(megabytes / elapsed, 1), "rss_before_mb": round(before / 2**20, 1),
+                            "rss_peak_mb": round(peak[0] / 2**20, 1),
+                            "rss_growth_mb": round((peak[0] - before) / 2**20, 1)})
+    return results
+
+
+# ---------------------------------------------------------------------------- where the time goes
+def attribute(samples: int = 48) -> dict:
+    """In this process, without HTTP: the prompt gate per prompt, one ledger append, and the filter's batch path."""
+    from guard.assembly import build_prompt_stage
+    from guard.ledger import Ledger
+    from guard.policy import load_policy
+
+    policy = load_policy()
+    stage = build_prompt_stage(policy)
+    if stage is None:
+        return {"prompt_stage": "missing"}
+    ledger = Ledger(Path(os.environ["VIDEOGUARD_HOME"]) / "attribution-ledger.sqlite3")
+    for prompt in PROMPTS[:4]:
+        stage(prompt)
+    start = time.perf_counter()
+    for i in range(samples):
+        stage(PROMPTS[i % len(PROMPTS)])
+    gate_ms = (time.perf_counter() - start) * 1000 / samples
+    start = time.perf_counter()
+    for i in range(samples):
+        ledger.append("bench", {"i": i})
+    ledger_ms = (time.perf_counter() - start) * 1000 / samples
+    result = {"prompt_gate_ms_per_prompt": round(gate_ms, 1), "ledger_append_ms": round(ledger_ms, 1),
+              "serial_ceiling_rps_per_worker": round(1000 / (gate_ms + ledger_ms), 1)}
+    checks = getattr(stage, "checks", [])
+    if checks and hasattr(checks[0], "check_batch"):
+        start = time.perf_counter()
+        for _ in range(3):
+            checks[0].check_batch(PROMPTS)
+        batch_ms = (time.perf_counter() - start) * 1000 / (3 * len(PROMPTS))
+        start = time.perf_counter()
+        for prompt in PROMPTS:
+            checks[0](prompt)
+        single_ms = (time.perf_counter() - start) * 1000 / len(PROMPTS)
+        result.update(filter_single_ms=round(single_ms, 1), filter_batch16_ms_per_prompt=round(batch_ms, 1))
+    return result
+
+
+# ---------------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds per load phase (default 60)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--upload-mb", type=int, default=100)
+    parser.add_argument("--uploads", type=int, default=2)
+    parser.add_argument("--no-attribution", action="store_true", help="skip the in-process timing of the parts")
+    args = parser.parse_args()
+
+    home = tempfile.mkdtemp(prefix="videoguard-bench-")
+    os.environ["VIDEOGUARD_HOME"] = home
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from guard.api.keys import KeyStore
+
+    _, key = KeyStore().create(["moderate"], name="bench", rate_per_s=1e6)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "guard.cli", "serve", "--port", str(port)],
+                              env={**os.environ, "VIDEOGUARD_LOG_LEVEL": "WARNING"}, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(900):
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise SystemExit("server did not become ready")
+        ready = httpx.get(f"{url}/readyz").json()
+        warm = [httpx.post(f"{url}/v1/prompts/check", json={"prompt": p}, headers={"X-API-Key": key}).json()
+                for p in PROMPTS]
+        decisions = sorted({w["decision"] for w in warm})
+        print(json.dumps({"stages": {s["name"]: s["state"] for s in ready["stages"]}, "warm_decisions": decisions}))
+
+        baseline = asyncio.run(_load(port, args.clients, args.duration, lambda i: _get("/healthz")))
+        print(json.dumps({"phase": "baseline GET /healthz", **baseline}))
+        checks = asyncio.run(_load(port, args.clients, args.duration,
+                                   lambda i: _post("/v1/prompts/check", key, {"prompt": PROMPTS[i % len(PROMPTS)]})))
+        print(json.dumps({"phase": "POST /v1/prompts/check", **checks}))
+        print(json.dumps({"phase": "ratios vs baseline", "rps": round(checks["rps"] / baseline["rps"], 3),
+                          "p99": round(checks["p99_ms"] / baseline["p99_ms"], 2) if baseline["p99_ms"] else None}))
+        print(json.dumps({"phase": "targets", "rps>=200": checks["rps"] >= 200, "p99<=50ms": checks["p99_ms"] <= 50,
+                          "zero_errors": checks["errors"] == 0}))
+        if not args.no_attribution:
+            print(json.dumps({"phase": "in-process attribution (same run)", **attribute()}))
+        for upload in upload_rss(url, key, server.pid, args.upload_mb, args.uploads):
+            print(json.dumps({"phase": f"stream {args.upload_mb} MB to /v1/videos/verify", **upload,
+                              "target_rss_growth<=50MB": upload["rss_growth_mb"] <= 50}))
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+if __name__ == "__main__":
+    main()
