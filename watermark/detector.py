@@ -8,12 +8,14 @@ Steps, each free of any absolute frame index (so frame-rate changes, dropped fra
    whatever the carrier's sign sequence was; windows are summed after aligning their signs.
 4. Search the crop geometry (visible part of the original frame) that maximises the energy captured by the
    cell grid, a sign-agnostic criterion, so the pilot statistic below needs no multiple-testing correction.
-5. Cell means -> pilot statistic (the p-value) and soft coded bits -> Viterbi -> keyed CRC-24.
+5. Cell means -> pilot statistic (the p-value) and soft coded bits -> Viterbi -> keyed CRC-24. If the CRC fails,
+   the carrier is re-estimated once by matched filtering with a template of the data cells, and decoded again.
 
 The p-value: under "not marked with this key" the keyed pilot signs are independent fair coins given the
 cell values, so by Hoeffding P(Z >= z) <= exp(-z^2/2) for Z = sum(q_j m_j) / sqrt(sum m_j^2). A CRC pass
-(probability at most 2 * 2^-24 for the two sign hypotheses) multiplies that bound; the union of the two
-decision routes costs a factor of 2. The bound holds for any unmarked video, whatever its content.
+(probability at most 4 * 2^-24 for the four decode attempts, whatever the processing, since the CRC mask is an
+independent keyed string) multiplies that bound; the union of the two decision routes costs a factor of 2.
+The bound holds for any unmarked video, whatever its content.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from watermark.code import (
     viterbi_decode,
 )
 from watermark.embedder import validate_frames
-from watermark.layout import CELLS, DEFAULT_KEY, GRID, layout_for
+from watermark.layout import CELLS, DEFAULT_KEY, GRID, Layout, layout_for
 
 ANALYSIS = 128  # analysis resolution: 8 pixels per cell
 HIGHPASS_FRAMES = 9  # moving-average length of the temporal high-pass
@@ -292,6 +294,73 @@ def _hoeffding_p(z: float) -> float:
     return float(min(1.0, 2.0 * np.exp(-0.5 * z * z)))
 
 
+@dataclass(frozen=True)
+class CellReading:
+    """The mark estimate read through one geometry: a value per cell and the pilot statistic."""
+
+    cells: np.ndarray  # (CELLS,) mean of the mark estimate per cell, 0 where the cell is not visible
+    visible: np.ndarray  # (CELLS,) bool
+    z: float  # pilot statistic (signed)
+    hypotheses: int  # geometries the pilots chose among (Bonferroni factor)
+    geometry: tuple[float, float, float, float]  # visible_x, offset_x, visible_y, offset_y
+
+
+def read_cells(mark: np.ndarray, pilot_cells: np.ndarray, pilot_signs: np.ndarray,
+               geometry: tuple[float, float, float, float] | None = None) -> CellReading:
+    """Cell means of ``mark`` (A, A); without ``geometry``, search it and let the pilots pick the whole-cell shift."""
+    if geometry is None:
+        vis_x, off_x, vis_y, off_y = find_geometry(mark)
+        shifts_x, shifts_y = _whole_cell_shifts(vis_x, off_x), _whole_cell_shifts(vis_y, off_y)
+    else:
+        vis_x, off_x, vis_y, off_y = geometry
+        shifts_x, shifts_y = np.array([off_x]), np.array([off_y])
+    integral = np.zeros((ANALYSIS + 1, ANALYSIS + 1))
+    integral[1:, 1:] = mark.cumsum(0).cumsum(1)
+    sums, counts = cell_sums(integral, _bounds(np.full(len(shifts_y), vis_y), shifts_y),
+                             _bounds(np.full(len(shifts_x), vis_x), shifts_x))  # (Ny, Nx, G, G)
+    means = (sums / np.maximum(counts, 1)).reshape(len(shifts_y), len(shifts_x), CELLS)
+    pilots = means[..., pilot_cells]  # (Ny, Nx, PILOTS)
+    norms = np.sqrt(np.sum(pilots**2, axis=-1))
+    z_all = np.where(norms > 0, pilots @ pilot_signs / np.maximum(norms, 1e-12), 0.0)  # (Ny, Nx)
+    iy, ix = np.unravel_index(int(np.argmax(np.abs(z_all))), z_all.shape)
+    return CellReading(cells=means[iy, ix], visible=counts[iy, ix].reshape(CELLS) > 0, z=float(z_all[iy, ix]),
+                       hypotheses=int(z_all.size),
+                       geometry=(vis_x, float(shifts_x[ix]), vis_y, float(shifts_y[iy])))
+
+
+def render_cells(values: np.ndarray, geometry: tuple[float, float, float, float]) -> np.ndarray:
+    """(CELLS,) values -> (A, A): each analysis pixel takes the value of the original cell it shows."""
+    vis_x, off_x, vis_y, off_y = geometry
+    centres = (np.arange(ANALYSIS) + 0.5) / ANALYSIS
+    col = np.floor((off_x + vis_x * centres) * GRID).astype(np.int64)  # (A,)
+    row = np.floor((off_y + vis_y * centres) * GRID).astype(np.int64)
+    ok = (row[:, None] >= 0) & (row[:, None] < GRID) & (col[None, :] >= 0) & (col[None, :] < GRID)
+    grid = values.reshape(GRID, GRID)[np.clip(row, 0, GRID - 1)][:, np.clip(col, 0, GRID - 1)]
+    return np.where(ok, grid, 0.0)
+
+
+def _decode(reading: CellReading, layout: Layout, key: bytes) -> tuple[np.ndarray, bool, np.ndarray, float]:
+    """Soft coded bits (pilot amplitude scaled to 1) -> Viterbi, trying the pilot sign first, then its opposite.
+
+    Returns (message bits, crc passed, signed soft coded bits, sign used).
+    """
+    pilots = reading.cells[layout.pilot_cells]
+    seen_pilots = max(int(reading.visible[layout.pilot_cells].sum()), 1)
+    scale = max(abs(float(np.dot(layout.pilot_signs, pilots))) / seen_pilots, 1e-9)
+    soft = reading.cells[layout.data_cells] * layout.scramble / scale  # (CODED_BITS,)
+    first = 1.0 if reading.z >= 0 else -1.0
+    fallback = None
+    for sign in (first, -first):
+        message = viterbi_decode(sign * soft)
+        if np.array_equal(keyed_crc(message[:PAYLOAD_BITS], key), message[PAYLOAD_BITS:MESSAGE_BITS]):
+            return message, True, sign * soft, sign
+        fallback = fallback or (message, False, sign * soft, sign)
+    return fallback
+
+
+DECODE_ATTEMPTS = 4  # two signs in the first pass, two after refinement: the CRC's share of the p-value
+
+
 def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float = DEFAULT_P_THRESHOLD) -> Detection:
     """Look for the mark in ``frames`` (T, H, W, 3) uint8; see the module docstring for the steps."""
     validate_frames(frames)
@@ -301,49 +370,38 @@ def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float =
     weights = pixel_weights(residual)  # (A, A)
     seq = carrier_estimate(residual, weights)  # (T,)
     mark = mark_estimate(residual, weights, seq)  # (A, A)
-    # 4. geometry: the grid search fixes cell size and phase; pilots pick the whole-cell shift
-    vis_x, off_x, vis_y, off_y = find_geometry(mark)
-    integral = np.zeros((ANALYSIS + 1, ANALYSIS + 1))
-    integral[1:, 1:] = mark.cumsum(0).cumsum(1)
-    shifts_x = _whole_cell_shifts(vis_x, off_x)
-    shifts_y = _whole_cell_shifts(vis_y, off_y)
-    sums, counts = cell_sums(integral, _bounds(np.full(len(shifts_y), vis_y), shifts_y),
-                             _bounds(np.full(len(shifts_x), vis_x), shifts_x))  # (Ny, Nx, G, G)
-    means = (sums / np.maximum(counts, 1)).reshape(len(shifts_y), len(shifts_x), CELLS)
-    pilots_all = means[..., layout.pilot_cells]  # (Ny, Nx, PILOTS)
-    norms = np.sqrt(np.sum(pilots_all**2, axis=-1))
-    z_all = np.where(norms > 0, pilots_all @ layout.pilot_signs / np.maximum(norms, 1e-12), 0.0)  # (Ny, Nx)
-    iy, ix = np.unravel_index(int(np.argmax(np.abs(z_all))), z_all.shape)
-    off_x, off_y = float(shifts_x[ix]), float(shifts_y[iy])
-    cells = means[iy, ix]  # (CELLS,) mean per cell, 0 where unseen
-    visible = counts[iy, ix].reshape(CELLS) > 0
-    # 5a. pilot statistic fixes the sign and gives the p-value (max over the shift hypotheses: Bonferroni)
-    pilots = cells[layout.pilot_cells]
-    z = float(z_all[iy, ix])
-    p_pilot = min(1.0, z_all.size * _hoeffding_p(z))
-    sign = 1.0 if z >= 0 else -1.0
-    # 5b. soft coded bits: scale so that the pilot amplitude is 1
-    scale = abs(float(np.dot(layout.pilot_signs, pilots))) / max(int(visible[layout.pilot_cells].sum()), 1)
-    soft = cells[layout.data_cells] * layout.scramble / max(scale, 1e-9)  # (CODED_BITS,)
-    best_msg, crc_ok = None, False
-    for trial_sign in (sign, -sign):
-        msg = viterbi_decode(trial_sign * soft)
-        if best_msg is None:
-            best_msg = msg
-        if np.array_equal(keyed_crc(msg[:PAYLOAD_BITS], key), msg[PAYLOAD_BITS:MESSAGE_BITS]):
-            best_msg, crc_ok, sign = msg, True, trial_sign
-            break
-    p_value = min(1.0, 2.0 * p_pilot * (2.0 * 2.0**-CRC_BITS if crc_ok else 1.0))
+    # 4. geometry, cells and the pilot statistic (max over the whole-cell shifts: Bonferroni)
+    reading = read_cells(mark, layout.pilot_cells, layout.pilot_signs)
+    p_pilot = min(1.0, reading.hypotheses * _hoeffding_p(reading.z))
+    # 5. decode; if the CRC fails, refine the carrier once with a template made of the data cells only
+    #    (sign-agnostic and blind to the pilot signs, so the pilot statistic above stays valid)
+    message, crc_ok, soft, sign = _decode(reading, layout, key)
+    refined = False
+    if not crc_ok:
+        values = np.zeros(CELLS)
+        data = reading.cells[layout.data_cells]
+        limit = 2.0 * float(np.median(np.abs(data[data != 0]))) if np.any(data) else 0.0
+        values[layout.data_cells] = np.clip(data, -limit, limit)
+        template = render_cells(values, reading.geometry) * weights  # (A, A)
+        seq = np.tensordot(residual, template, axes=([1, 2], [0, 1]))  # (T,) matched filter per frame
+        again = read_cells(mark_estimate(residual, weights, seq), layout.pilot_cells, layout.pilot_signs,
+                           reading.geometry)
+        message2, crc2, soft2, sign2 = _decode(again, layout, key)
+        if crc2:
+            message, crc_ok, soft, sign, refined = message2, True, soft2, sign2, True
+    crc_p = DECODE_ATTEMPTS * 2.0**-CRC_BITS if crc_ok else 1.0
+    p_value = min(1.0, 2.0 * p_pilot * crc_p)  # union of the pilot and CRC routes (see module docstring)
     # per-bit confidence from the decoded path's margins
-    coded = 1.0 - 2.0 * conv_encode(best_msg)
+    coded = 1.0 - 2.0 * conv_encode(message)
     seen = soft != 0
-    residual = (sign * soft - coded)[seen]
-    noise_var = float(np.mean(residual**2)) if residual.size else 1.0
-    llr = bit_llrs(best_msg, sign * soft, noise_var)[:PAYLOAD_BITS]
+    noise_var = float(np.mean((soft - coded)[seen] ** 2)) if np.any(seen) else 1.0
+    llr = bit_llrs(message, soft, noise_var)[:PAYLOAD_BITS]
     confidence = 1.0 / (1.0 + np.exp(-np.clip(llr, -50, 50)))
-    marked = p_value < p_threshold
-    details = {"pilot_z": z, "p_pilot": p_pilot, "crc_ok": float(crc_ok), "visible_x": vis_x, "offset_x": off_x,
-               "visible_y": vis_y, "offset_y": off_y, "visible_cells": float(visible.sum()),
-               "noise_var": noise_var, "frames": float(len(frames))}
-    return Detection(marked=marked, p_value=p_value, payload=bits_to_bytes(best_msg[:PAYLOAD_BITS]) if crc_ok else None,
-                     bits=best_msg[:PAYLOAD_BITS].copy(), bit_confidence=confidence, details=details)
+    vis_x, off_x, vis_y, off_y = reading.geometry
+    details = {"pilot_z": reading.z, "p_pilot": p_pilot, "crc_ok": float(crc_ok), "refined": float(refined),
+               "visible_x": vis_x, "offset_x": off_x, "visible_y": vis_y, "offset_y": off_y,
+               "visible_cells": float(reading.visible.sum()), "noise_var": noise_var, "frames": float(len(frames)),
+               "sign": sign}
+    return Detection(marked=p_value < p_threshold, p_value=p_value,
+                     payload=bits_to_bytes(message[:PAYLOAD_BITS]) if crc_ok else None,
+                     bits=message[:PAYLOAD_BITS].copy(), bit_confidence=confidence, details=details)
