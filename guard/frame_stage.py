@@ -12,8 +12,10 @@ Two entry points share one engine:
 Aggregation: each category's score is its maximum over the sampled frames and over classifiers.
 A category blocks when at least ``k`` of any ``n`` consecutive sampled frames reach its block
 threshold (``k_of_n``; the default 1 of 1 means any single frame blocks, as Sora does). Frames that
-reach the block threshold without meeting the rule flag. The verdict lists every offending frame
-with its timestamp, category, score and classifier.
+reach the block threshold without meeting the rule flag. ``corroborate`` combines the models: a
+block on e.g. ``nudity`` (NudeNet) also needs the same frame's ``nsfw`` (OpenNSFW) to reach a low
+bar, else it flags; NudeNet alone calls a colour wheel "buttocks exposed" at 0.83.
+The verdict lists every offending frame with its timestamp, category, score and classifier.
 """
 
 from __future__ import annotations
@@ -57,6 +59,14 @@ class KOfN(BaseModel):
             raise ValueError(f"k ({self.k}) must not exceed n ({self.n})")
 
 
+class Corroboration(BaseModel):
+    """A block on one category also needs this other category's score on the same frame."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    category: str
+    min: float = Field(ge=0, le=1)
+
+
 class FrameSettings(BaseModel):
     """``frames.settings`` in the policy; every key is documented in default_policy.yaml."""
 
@@ -68,6 +78,7 @@ class FrameSettings(BaseModel):
     min_change: float = Field(default=0.10, gt=0, le=1)
     change_ratio: float = Field(default=4.0, ge=1)
     k_of_n: dict[str, KOfN] = Field(default_factory=lambda: {"default": KOfN()})
+    corroborate: dict[str, Corroboration] = Field(default_factory=dict)
     face_blur: bool = False
     face_min_score: float = Field(default=0.3, ge=0, le=1)
     batch_size: int = Field(default=8, ge=1, le=256)
@@ -131,12 +142,33 @@ def merge(selection: Selection, results: Mapping[str, FrameScores], face_min_sco
     return FrameRecord(selection.index, selection.timestamp_s, selection.reason, scores, source, faces)
 
 
+def _level(threshold: Threshold, record: FrameRecord, category: str, corroboration: Corroboration | None) -> Decision:
+    """The frame's level for one category; an uncorroborated block is a flag."""
+    level = threshold.decide(record.scores.get(category, 0.0))
+    if level is Decision.BLOCK and corroboration is not None \
+            and record.scores.get(corroboration.category, 0.0) < corroboration.min:
+        return Decision.FLAG
+    return level
+
+
 def _meets_rule(hits: list[bool], rule: KOfN) -> bool:
     """True when some window of ``n`` consecutive sampled frames holds at least ``k`` hits."""
     if sum(hits) < rule.k:
         return False
     window = np.convolve(np.asarray(hits, dtype=np.int32), np.ones(rule.n, dtype=np.int32), mode="full")
     return bool(window.max() >= rule.k)
+
+
+def _uncorroborated_note(records: list[FrameRecord], threshold: Threshold, category: str,
+                         corroboration: Corroboration | None) -> str:
+    if corroboration is None or threshold.block is None:
+        return ""
+    count = sum(1 for r in records if r.scores.get(category, 0.0) >= threshold.block
+                and r.scores.get(corroboration.category, 0.0) < corroboration.min)
+    if not count:
+        return ""
+    return (f"; {count} frame(s) at block level not corroborated by {corroboration.category} "
+            f">= {corroboration.min:.2f}, so flagged")
 
 
 def aggregate(records: list[FrameRecord], thresholds: Mapping[str, Threshold],
@@ -153,7 +185,7 @@ def aggregate(records: list[FrameRecord], thresholds: Mapping[str, Threshold],
         if threshold is None:
             continue
         rule = settings.rule(category)
-        levels = [threshold.decide(r.scores.get(category, 0.0)) for r in records]
+        levels = [_level(threshold, r, category, settings.corroborate.get(category)) for r in records]
         block_hits = [level is Decision.BLOCK for level in levels]
         flag_hits = [level is not Decision.ALLOW for level in levels]
         if threshold.block is not None and _meets_rule(block_hits, rule):
@@ -167,7 +199,8 @@ def aggregate(records: list[FrameRecord], thresholds: Mapping[str, Threshold],
         first = records[hits.index(True)]
         reasons.append(f"{category} score {maxima[category]:.2f} >= {decision.value} threshold {limit:.2f} "
                        f"on {sum(hits)} of {len(records)} sampled frames (rule {rule.k} of {rule.n}), "
-                       f"first at {first.timestamp_s:.2f} s (frame {first.index})")
+                       f"first at {first.timestamp_s:.2f} s (frame {first.index})"
+                       + _uncorroborated_note(records, threshold, category, settings.corroborate.get(category)))
         for record, level in zip(records, levels, strict=True):
             if level is not Decision.ALLOW:
                 offending.append({"frame": record.index, "t": round(record.timestamp_s, 3), "category": category,

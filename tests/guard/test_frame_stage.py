@@ -135,3 +135,12 @@ def test_when_file_is_missing_then_input_error(tmp_path: Path) -> None:
 def test_when_frame_settings_invalid_then_policy_error_names_them(settings: dict, message: str) -> None:
     with pytest.raises(PolicyError, match=message):
         build_frame_stage(_policy(settings=settings))
+
+
+@pytest.mark.parametrize(("min_nsfw", "decision"), [(0.10, Decision.FLAG), (0.0, Decision.BLOCK)])
+def test_when_nudenet_fires_without_opennsfw_then_corroboration_decides(min_nsfw: float, decision: Decision) -> None:
+    clip = Clip(np.stack([fitted("colorwheel", 256, 256)] * 17), FPS)  # NudeNet: "buttocks exposed" 0.83
+    policy = _policy(settings={"corroborate": {"nudity": {"category": "nsfw", "min": min_nsfw}}})
+    verdict, _ = build_frame_stage(policy)(clip)
+    assert verdict.scores["nudity"] >= 0.6 and verdict.scores["nsfw"] < 0.1
+    assert verdict.decision is decision
