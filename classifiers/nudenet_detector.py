@@ -6,6 +6,9 @@ and postprocessing (class-agnostic NMS at 0.25 / 0.45, candidates from 0.2) run 
 one ``session.run``. Channel order: upstream's file-path route ends up feeding BGR (a cvtColor swap
 then ``swapRB``); the network was trained by ultralytics on RGB and scores faces higher in RGB, so
 frames go in as RGB (identical to upstream's ``detect`` handed an RGB array: tested).
+By default a frame is padded only up to the network stride (ultralytics' "rect" inference: 320x192
+for 16:9), not to a 320 square: the model is fully convolutional, scores stay within a few
+hundredths of the square letterbox (tested) and a 16:9 frame costs 55% of the square's time.
 Its 18 labels map to our categories:
 
 - ``sexual``: genitalia or anus exposed;
@@ -36,6 +39,7 @@ COVERED = frozenset({"FEMALE_GENITALIA_COVERED", "FEMALE_BREAST_COVERED", "BUTTO
 FACES = frozenset({"FACE_FEMALE", "FACE_MALE"})
 
 INPUT_SIZE = 320
+STRIDE = 32  # the network's largest stride: input sides must be multiples of it
 CANDIDATE_SCORE = 0.2  # upstream's candidate cut-off before NMS
 NMS_SCORE, NMS_IOU = 0.25, 0.45  # upstream's NMS settings
 
@@ -59,10 +63,11 @@ class NudeNetClassifier:
     version = "nudenet-3.4.2-320n"
     categories = ("sexual", "nudity", "suggestive", FACE)
 
-    def __init__(self, model_path: str | None = None, threads: int | None = None) -> None:
+    def __init__(self, model_path: str | None = None, threads: int | None = None, rect: bool = True) -> None:
         path = model_path or str(resources.files("nudenet").joinpath("320n.onnx"))
         self._session = onnx_session(path, threads or default_threads())
         self._input = self._session.get_inputs()[0].name
+        self.rect = rect
 
     def classify(self, frames: np.ndarray) -> list[FrameScores]:
         frames = check_frames(frames)  # (N, H, W, 3) uint8
@@ -72,10 +77,14 @@ class NudeNetClassifier:
         side = max(height, width)
         scale = INPUT_SIZE / side
         new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-        batch = np.zeros((len(frames), INPUT_SIZE, INPUT_SIZE, 3), np.uint8)  # (N, 320, 320, 3) letterboxed
+        if self.rect:  # pad only up to the network stride: a 16:9 frame runs at 320x192, in 55% of the time
+            pad_h, pad_w = -(-new_h // STRIDE) * STRIDE, -(-new_w // STRIDE) * STRIDE
+        else:  # upstream's square letterbox
+            pad_h = pad_w = INPUT_SIZE
+        batch = np.zeros((len(frames), pad_h, pad_w, 3), np.uint8)  # (N, h, w, 3) letterboxed, h, w <= 320
         for i, frame in enumerate(frames):
             batch[i, :new_h, :new_w] = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-        blob = batch.transpose(0, 3, 1, 2).astype(np.float32) / 255.0  # (N, 3, 320, 320) RGB in [0, 1]
+        blob = batch.transpose(0, 3, 1, 2).astype(np.float32) / 255.0  # (N, 3, h, w) RGB in [0, 1]
         (output,) = self._session.run(None, {self._input: blob})  # (N, 4 + 18, anchors)
         return [self._frame_result(pred.T, side / INPUT_SIZE, width, height) for pred in output]
 

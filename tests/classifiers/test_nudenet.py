@@ -8,7 +8,7 @@ from nudenet import NudeDetector
 
 from classifiers.base import FACE
 from classifiers.nudenet_detector import NudeNetClassifier, _category_of
-from tests.classifiers.media import BENIGN_PHOTOS, FACE_PHOTOS, FACELESS_PHOTOS, photo
+from tests.classifiers.media import BENIGN_PHOTOS, FACE_PHOTOS, FACELESS_PHOTOS, fitted, photo
 
 
 @pytest.fixture(scope="module")
@@ -17,13 +17,22 @@ def nudenet() -> NudeNetClassifier:
 
 
 @pytest.mark.parametrize("name", ["astronaut", "camera", "coffee"])
-def test_when_photo_then_regions_match_upstream_detector(nudenet: NudeNetClassifier, name: str) -> None:
+def test_when_square_letterbox_then_regions_match_upstream_detector(name: str) -> None:
     image = photo(name)
     upstream = NudeDetector().detect(image)  # handed RGB, upstream's double swap feeds the model RGB
     expected = sorted((d["class"], d["score"]) for d in upstream if _category_of(d["class"]))
-    got = sorted((r.label, r.score) for r in nudenet.classify(image)[0].regions)
+    got = sorted((r.label, r.score) for r in NudeNetClassifier(rect=False).classify(image)[0].regions)
     assert [label for label, _ in got] == [label for label, _ in expected]
     assert np.allclose([s for _, s in got], [s for _, s in expected], atol=0.02)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "camera", "coffee", "colorwheel", "retina"])
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (640, 360)])
+def test_when_rect_inference_then_scores_match_square_letterbox(nudenet: NudeNetClassifier, name: str, width: int,
+                                                                height: int) -> None:
+    frame = fitted(name, width, height)
+    rect, square = nudenet.classify(frame)[0].scores, NudeNetClassifier(rect=False).classify(frame)[0].scores
+    assert all(abs(rect[k] - square[k]) < 0.06 for k in rect), (dict(rect), dict(square))
 
 
 def test_when_batch_then_same_as_one_by_one(nudenet: NudeNetClassifier) -> None:
