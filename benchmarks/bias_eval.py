@@ -171,6 +171,25 @@ def evaluate(rows: list[Row], split: str, gate_timing: bool = False) -> dict[str
     return out
 
 
+def davidson_check(data: Path) -> dict[str, object]:
+    """A fresh check never looked at while writing the lexicons: Davidson et al. tweets that mention a
+    protected group. Class 2 ("neither") = benign mentions (false-positive rate); class 0 ("hate") =
+    hateful mentions (recall, informational: not all hate is stereotype harm)."""
+    import csv
+    import gzip
+
+    stereotype = StereotypeRecognizer()
+    out: dict[str, object] = {}
+    with gzip.open(data / "unsafe" / "davidson_labeled_data.csv.gz", "rt", encoding="utf-8") as handle:
+        rows = [(row["class"], re.sub(r"@\w+|https?://\S+|&amp;|&#\d+;|\bRT\b", " ", row["tweet"]))
+                for row in csv.DictReader(handle)]
+    for label, name in (("2", "fp:davidson_neither_group_mentions"), ("0", "recall:davidson_hate_group_mentions")):
+        texts = [t for c, t in rows if c == label and _group_mentions(t)]
+        out["stereotype:" + name] = {"rate": sum(stereotype.recognize(t).found for t in texts) / len(texts),
+                                     "n": len(texts)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data/prompts"))
@@ -184,6 +203,9 @@ def main() -> None:
             shown = round(value, 3) if isinstance(value, float) else json.dumps(value, default=str)
             print(f"{key}: {shown}")
         p, b = result["people"], result["people_baseline"]
+        if split == "test":
+            for key, value in davidson_check(args.data).items():
+                print(f"{key}: {json.dumps(value, default=str)}")
         print(f"people recall vs 4-word baseline: {p['recall'] / b['recall']:.2f}x, "
               f"precision {p['precision'] / b['precision']:.2f}x")
 

@@ -60,7 +60,7 @@ def _group_mentions(text: str) -> list[Match]:
 
 
 def _negated(text: str, match: Match) -> bool:
-    before = re.findall(r"[\w'\-]+", text[: match.start].lower())[-3:]
+    before = re.findall(r"[\w'\-]+", text[: match.start].lower())[-4:]
     negated = bool(_NEGATIONS & set(before)) or bool(before and before[-1] in _NEGATIONS_ADJACENT)
     return negated and not match.term.startswith(("not ", "no ", "never "))
 
@@ -72,6 +72,26 @@ _COMPARISON = re.compile(
 _DISABILITY_GROUPS = frozenset({"the mentally ill", "people with mental illness", "people with mental illnesses",
                                 "the disabled", "disabled people", "people with disabilities", "cripple", "cripples",
                                 "crippled"})
+# Themes whose words are ordinary nouns in literal use ("taking out the trash", "feeding the monkeys"): they
+# count only when linked to the group as a predicate or simile ("immigrants are rats", "like cockroaches").
+PREDICATE_ONLY_THEMES = frozenset({"dehumanization"})
+_LINK = re.compile(r"\b(?:are|is|were|was|be|been|being|like|as|such|become|becomes|'re|re)\b", re.IGNORECASE)
+
+
+def _linked(text: str, group_spans: list[tuple[int, int]], hit: Match, max_words: int = 7) -> bool:
+    """A linking word ("are", "like", ...) between a group mention and ``hit``, within ``max_words``."""
+    for start, end in group_spans:
+        if end <= hit.start:
+            between = text[end:hit.start]
+        elif hit.end <= start:
+            between = text[hit.end:start]
+        else:
+            continue
+        if len(re.findall(r"[\w'\-]+", between)) <= max_words and _LINK.search(between):
+            return True
+    return False
+
+
 _PASSIVE = frozenset({"were", "was", "been", "being", "getting", "get", "got", "gets"})
 _PRONOUN_REFERENCE = re.compile(r"\b(?:they|them|their|theirs|these people|those people|he|she|his|her)\b",
                                 re.IGNORECASE)
@@ -128,6 +148,8 @@ class StereotypeRecognizer:
                 # "trans people are mentally ill": the harm term is itself a group word, said of another group.
                 other_group = any(not (s < hit.end and hit.start < e) and term not in disability
                                   for (s, e), term in zip(group_spans, group_words, strict=True))
+                if theme in PREDICATE_ONLY_THEMES and not _linked(text, group_spans, hit):
+                    continue
                 if (not overlapping or other_group) and not _negated(text, hit) and not _passive(text, hit):
                     themes.setdefault(theme, []).append(hit.term)
         group_terms = tuple(dict.fromkeys(g.term for g in groups))
