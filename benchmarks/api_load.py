@@ -2,7 +2,8 @@
 
 Starts ``videoguard serve`` in a child process (state in a temporary ``$VIDEOGUARD_HOME``), then:
 
-1. baseline: ``--clients`` concurrent clients on ``GET /healthz`` (the HTTP stack alone) for ``--duration`` s;
+1. baseline: ``--clients`` concurrent clients on ``GET /healthz`` (the HTTP stack alone) for ``--duration`` s,
+   then on ``GET /v1/generations/<unknown>`` (the API layer: key lookup, scope, rate limit, a 404 problem);
 2. ``--clients`` concurrent clients on ``POST /v1/prompts/check`` for ``--duration`` s: requests/s, p50/p99,
    errors (any non-200), and the ratios against the baseline;
 3. ``--uploads`` uploads of ``--upload-mb`` MB streamed to ``POST /v1/videos/verify`` while the server's
@@ -80,11 +81,12 @@ def _post(path: str, key: str, payload: dict) -> bytes:
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-def _get(path: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+def _get(path: str, key: str | None = None) -> bytes:
+    auth = f"X-API-Key: {key}\r\n" if key else ""
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode()
 
 
-async def _load(port: int, clients: int, duration_s: float, make_request: object) -> dict:
+async def _load(port: int, clients: int, duration_s: float, make_request: object, expect: int = 200) -> dict:
     latencies: list[float] = []
     errors: dict[str, int] = {}
     deadline = time.perf_counter() + duration_s
@@ -103,7 +105,7 @@ async def _load(port: int, clients: int, duration_s: float, make_request: object
                 connection = Connection(port)
                 continue
             latencies.append(time.perf_counter() - start)
-            if status != 200:
+            if status != expect:
                 errors[str(status)] = errors.get(str(status), 0) + 1
 
     started = time.perf_counter()
@@ -210,6 +212,7 @@ def main() -> None:
     from guard.api.keys import KeyStore
 
     _, key = KeyStore().create(["moderate"], name="bench", rate_per_s=1e6)
+    _, generate_key = KeyStore().create(["generate"], name="bench-generate", rate_per_s=1e6)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "guard.cli", "serve", "--port", str(port)],
@@ -232,6 +235,10 @@ def main() -> None:
 
         baseline = asyncio.run(_load(port, args.clients, args.duration, lambda i: _get("/healthz")))
         print(json.dumps({"phase": "baseline GET /healthz", **baseline}))
+        auth_path = asyncio.run(_load(port, args.clients, args.duration,
+                                      lambda i: _get("/v1/generations/" + "0" * 32, generate_key), expect=404))
+        print(json.dumps({"phase": "API layer alone: auth + rate limit + problem document (GET unknown job, 404)",
+                          **auth_path}))
         checks = asyncio.run(_load(port, args.clients, args.duration,
                                    lambda i: _post("/v1/prompts/check", key, {"prompt": PROMPTS[i % len(PROMPTS)]})))
         print(json.dumps({"phase": "POST /v1/prompts/check", **checks}))

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from guard.api.auth import require
+from guard.api.engine import Engine
 from guard.api.routers.common import AUTH, note, problems, state
 from guard.api.schemas import VerdictOut, VerifyOut, public_verdict
 from guard.api.uploads import VIDEO_BODY, received_video
@@ -37,13 +38,17 @@ def upload_limit(request: Request) -> int:
     return app.settings.max_upload_bytes or app.policy.limits.video_max_bytes
 
 
-def _scan(path: Path, policy: Policy) -> Verdict:
-    probe_fps(path, policy.limits)
+def _scan(engine: Engine, path: Path) -> Verdict:
+    """The frame classifiers over the file, streamed, with the process's one frame stage."""
+    probe_fps(path, engine.policy.limits)
+    stage = engine.release_pipeline().frames
     try:
         scan_file = importlib.import_module("guard.frame_stage").scan_file
     except (ImportError, AttributeError) as exc:  # fail closed: no classifier, no pass
         return Verdict("frames", Decision.ERROR, reasons=(f"frame classifiers unavailable: {exc}",))
-    return scan_file(path, policy)
+    if stage is None:
+        return Verdict("frames", Decision.ERROR, reasons=("frame stage not configured",))
+    return scan_file(path, engine.policy, stage=stage)
 
 
 def _release(request: Request, path: Path, output: Path) -> Release:
@@ -63,7 +68,7 @@ def _verify(path: Path, policy: Policy) -> VerifyOut:
 async def scan(request: Request) -> VerdictOut:
     app = state(request)
     async with received_video(request, upload_limit(request), app.settings.upload_timeout_s, app.metrics) as path:
-        verdict = await app.offloader.run(_scan, path, app.policy, timeout_s=app.settings.request_timeout_s)
+        verdict = await app.offloader.run(_scan, app.engine, path, timeout_s=app.settings.request_timeout_s)
     app.metrics.verdicts.labels(endpoint="scan", decision=verdict.decision.value).inc()
     note(request, decision=verdict.decision.value)
     return public_verdict(verdict, app.policy)
