@@ -9,11 +9,12 @@ Steps, each free of any absolute frame index (so frame-rate changes, dropped fra
 4. Search the crop geometry (visible part of the original frame) that maximises the energy captured by the
    cell grid, a sign-agnostic criterion, so the pilot statistic below needs no multiple-testing correction.
 5. Cell means -> pilot statistic (the p-value) and soft coded bits -> Viterbi -> keyed CRC-24. If the CRC fails,
-   the carrier is re-estimated once by matched filtering with a template of the data cells, and decoded again.
+   the carrier is re-estimated by matched filtering with the re-encoded best decode (data cells only), and decoded
+   again, at most REFINEMENTS times.
 
 The p-value: under "not marked with this key" the keyed pilot signs are independent fair coins given the
 cell values, so by Hoeffding P(Z >= z) <= exp(-z^2/2) for Z = sum(q_j m_j) / sqrt(sum m_j^2). A CRC pass
-(probability at most 4 * 2^-24 for the four decode attempts, whatever the processing, since the CRC mask is an
+(probability at most 6 * 2^-24 for the six decode attempts, whatever the processing, since the CRC mask is an
 independent keyed string) multiplies that bound; the union of the two decision routes costs a factor of 2.
 The bound holds for any unmarked video, whatever its content.
 """
@@ -36,9 +37,9 @@ from watermark.code import (
     viterbi_decode,
 )
 from watermark.embedder import validate_frames
-from watermark.layout import CELLS, DEFAULT_KEY, GRID, Layout, layout_for
+from watermark.layout import CELLS, DEFAULT_KEY, GRID, REPEAT, Layout, layout_for
 
-ANALYSIS = 128  # analysis resolution: 8 pixels per cell
+ANALYSIS = 8 * GRID  # analysis resolution: 8 pixels per cell
 HIGHPASS_FRAMES = 9  # moving-average length of the temporal high-pass
 WINDOW_FRAMES = 48  # frames per principal-component window
 CUT_FACTOR = 6.0  # a frame difference this many times the median starts a new shot
@@ -347,7 +348,8 @@ def _decode(reading: CellReading, layout: Layout, key: bytes) -> tuple[np.ndarra
     pilots = reading.cells[layout.pilot_cells]
     seen_pilots = max(int(reading.visible[layout.pilot_cells].sum()), 1)
     scale = max(abs(float(np.dot(layout.pilot_signs, pilots))) / seen_pilots, 1e-9)
-    soft = reading.cells[layout.data_cells] * layout.scramble / scale  # (CODED_BITS,)
+    copies = (reading.cells[layout.data_cells] * layout.scramble / scale).reshape(REPEAT, -1)  # (REPEAT, CODED)
+    soft = copies.sum(axis=0)  # (CODED_BITS,) maximum-ratio combining of equal-energy copies
     first = 1.0 if reading.z >= 0 else -1.0
     fallback = None
     for sign in (first, -first):
@@ -358,7 +360,8 @@ def _decode(reading: CellReading, layout: Layout, key: bytes) -> tuple[np.ndarra
     return fallback
 
 
-DECODE_ATTEMPTS = 4  # two signs in the first pass, two after refinement: the CRC's share of the p-value
+REFINEMENTS = 2  # carrier re-estimations when the CRC fails
+DECODE_ATTEMPTS = 2 * (1 + REFINEMENTS)  # two signs per decode: the CRC's share of the p-value
 
 
 def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float = DEFAULT_P_THRESHOLD) -> Detection:
@@ -373,22 +376,19 @@ def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float =
     # 4. geometry, cells and the pilot statistic (max over the whole-cell shifts: Bonferroni)
     reading = read_cells(mark, layout.pilot_cells, layout.pilot_signs)
     p_pilot = min(1.0, reading.hypotheses * _hoeffding_p(reading.z))
-    # 5. decode; if the CRC fails, refine the carrier once with a template made of the data cells only
-    #    (sign-agnostic and blind to the pilot signs, so the pilot statistic above stays valid)
+    # 5. decode; while the CRC fails, re-estimate the carrier by matched filtering with the re-encoded best decode
+    #    in the data cells only (blind to the pilot signs, so the pilot statistic above stays valid)
     message, crc_ok, soft, sign = _decode(reading, layout, key)
-    refined = False
-    if not crc_ok:
+    refined = 0
+    while not crc_ok and refined < REFINEMENTS:
+        refined += 1
         values = np.zeros(CELLS)
-        data = reading.cells[layout.data_cells]
-        limit = 2.0 * float(np.median(np.abs(data[data != 0]))) if np.any(data) else 0.0
-        values[layout.data_cells] = np.clip(data, -limit, limit)
-        template = render_cells(values, reading.geometry) * weights  # (A, A)
+        values[layout.data_cells] = np.tile(1.0 - 2.0 * conv_encode(message), REPEAT) * layout.scramble
+        template = render_cells(values, reading.geometry) * weights  # (A, A) data cells of the best decode
         seq = np.tensordot(residual, template, axes=([1, 2], [0, 1]))  # (T,) matched filter per frame
         again = read_cells(mark_estimate(residual, weights, seq), layout.pilot_cells, layout.pilot_signs,
                            reading.geometry)
-        message2, crc2, soft2, sign2 = _decode(again, layout, key)
-        if crc2:
-            message, crc_ok, soft, sign, refined = message2, True, soft2, sign2, True
+        message, crc_ok, soft, sign = _decode(again, layout, key)
     crc_p = DECODE_ATTEMPTS * 2.0**-CRC_BITS if crc_ok else 1.0
     p_value = min(1.0, 2.0 * p_pilot * crc_p)  # union of the pilot and CRC routes (see module docstring)
     # per-bit confidence from the decoded path's margins
@@ -398,7 +398,7 @@ def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float =
     llr = bit_llrs(message, soft, noise_var)[:PAYLOAD_BITS]
     confidence = 1.0 / (1.0 + np.exp(-np.clip(llr, -50, 50)))
     vis_x, off_x, vis_y, off_y = reading.geometry
-    details = {"pilot_z": reading.z, "p_pilot": p_pilot, "crc_ok": float(crc_ok), "refined": float(refined),
+    details = {"pilot_z": reading.z, "p_pilot": p_pilot, "crc_ok": float(crc_ok), "refinements": float(refined),
                "visible_x": vis_x, "offset_x": off_x, "visible_y": vis_y, "offset_y": off_y,
                "visible_cells": float(reading.visible.sum()), "noise_var": noise_var, "frames": float(len(frames)),
                "sign": sign}

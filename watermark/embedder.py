@@ -14,7 +14,7 @@ from watermark.code import MESSAGE_BITS, PAYLOAD_BITS, bytes_to_bits, conv_encod
 from watermark.layout import DEFAULT_KEY, GRID, carrier, layout_for
 
 PAYLOAD_BYTES = PAYLOAD_BITS // 8
-MIN_SIDE = 4 * GRID  # below 4 pixels per cell the pattern cannot be rendered smoothly
+MIN_SIDE = 4 * GRID  # below 4 pixels per cell the pattern cannot be rendered smoothly (64)
 _RENDER = 16  # samples per cell side when drawing the field
 _EDGE_SIGMA = 0.12  # softness of cell edges, in cells
 DEFAULT_STRENGTH = 2.1  # peak luma offset in 8-bit levels: about 42.5 dB PSNR after rounding to integers

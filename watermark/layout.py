@@ -1,11 +1,13 @@
 """Where each bit of the mark lives: a keyed grid of cells in normalized frame coordinates, and the temporal carrier.
 
-Why a coarse grid in normalized coordinates: each of the GRID x GRID cells holds one coded bit (or a pilot) as a
-smooth luma offset about 1/16 of the frame wide. Codecs keep such low-frequency offsets (they survive H.264 at
-CRF 40 at 80-95% strength when static), a resize does not move them, and a crop only removes whole cells, which
-the channel code sees as erasures. Why a temporal carrier: the whole pattern flips sign every ~1/6 s in a keyed
-Manchester sequence, so the detector can subtract a moving average over time and remove nearly all of the
-(slowly changing) picture while keeping the mark; its sign pattern over time never has to be known by the detector.
+Why a coarse grid in normalized coordinates: each of the GRID x GRID cells holds a copy of one coded bit (or a
+pilot) as a smooth luma offset 1/16 of the frame wide. Codecs keep such low-frequency offsets (static, they
+survive H.264 at CRF 40 at 80-95% strength), a resize does not move them, and a crop only removes whole cells,
+which the channel code sees as erasures (keyed interleaving spreads them over the code).
+
+Why a temporal carrier: the whole pattern flips sign every ~1/6 s in a keyed Manchester sequence, so the detector
+can subtract a (motion-aligned) moving average over time and remove nearly all of the slowly changing picture while
+keeping the mark; the carrier's sign sequence never has to be known by the detector.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import numpy as np
 
 from watermark.code import CODED_BITS
 
-GRID = 16  # cells per side
+GRID = 16  # cells per side (16 px cells at 256x256: 22 cells per side lost half the H.265 CRF 30 clips)
 CELLS = GRID * GRID  # 256
-PILOTS = CELLS - CODED_BITS  # 68 cells with keyed known signs: detection statistic and sign reference
+REPEAT = 1  # copies per coded bit (2 needs GRID 22: survives crops to 55% but not codecs)
+DATA_CELLS = REPEAT * CODED_BITS  # 188
+PILOTS = CELLS - DATA_CELLS  # 68 cells with keyed known signs: detection statistic and sign reference
 CARRIER_HZ = 6.0  # the carrier holds its sign for 1/6 s (4 frames at 24 fps)
 DEFAULT_KEY = b"io.videoguard.wm.v1"
 
@@ -36,14 +40,14 @@ class Layout:
 
     pilot_cells: np.ndarray  # (PILOTS,) int cell indices (row-major over the GRID x GRID grid)
     pilot_signs: np.ndarray  # (PILOTS,) +-1
-    data_cells: np.ndarray  # (CODED_BITS,) int: cell of coded bit i
-    scramble: np.ndarray  # (CODED_BITS,) +-1 multiplied into the coded bits so no payload gives a plain pattern
+    data_cells: np.ndarray  # (DATA_CELLS,) int: cell of copy r of coded bit i at index r * CODED_BITS + i
+    scramble: np.ndarray  # (DATA_CELLS,) +-1 multiplied into the coded bits so no payload gives a plain pattern
 
     def sign_grid(self, coded: np.ndarray) -> np.ndarray:
         """Coded bits {0,1} (CODED_BITS,) -> (GRID, GRID) float32 of +-1."""
         cells = np.empty(CELLS, np.float32)
         cells[self.pilot_cells] = self.pilot_signs
-        cells[self.data_cells] = (1.0 - 2.0 * coded) * self.scramble
+        cells[self.data_cells] = np.tile(1.0 - 2.0 * coded, REPEAT) * self.scramble
         return cells.reshape(GRID, GRID)
 
 
@@ -54,7 +58,7 @@ def layout_for(key: bytes = DEFAULT_KEY) -> Layout:
         pilot_cells=order[:PILOTS],
         pilot_signs=_rng(key, "pilots").choice(np.array([-1.0, 1.0], np.float32), PILOTS),
         data_cells=order[PILOTS:],
-        scramble=_rng(key, "scramble").choice(np.array([-1.0, 1.0], np.float32), CODED_BITS),
+        scramble=_rng(key, "scramble").choice(np.array([-1.0, 1.0], np.float32), DATA_CELLS),
     )
 
 

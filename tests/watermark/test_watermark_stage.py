@@ -1,0 +1,58 @@
+"""The guard integration: factory, settings validation, fail-closed embedding, detection as a WatermarkReading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from guard.errors import InputError, PolicyError
+from guard.policy import load_policy
+from guard.stages import Clip, WatermarkReading, WatermarkStage
+from guard.verdict import Decision
+from guard.watermark_stage import build_watermark_stage
+from tests.conftest import photo_pan
+
+PAYLOAD = bytes.fromhex("fedcba9876543210")
+
+
+def test_when_built_from_the_default_policy_then_it_is_a_watermark_stage() -> None:
+    stage = build_watermark_stage(load_policy())
+    assert isinstance(stage, WatermarkStage)
+    assert stage.name == "watermark" and stage.algorithm == "io.videoguard.wm.v1"
+
+
+def test_when_a_clip_is_embedded_then_detect_reads_the_payload_back() -> None:
+    stage = build_watermark_stage(load_policy())
+    verdict, marked = stage.embed(Clip(photo_pan(frames=36, size=192), 24.0), PAYLOAD)
+    assert verdict.decision is Decision.ALLOW and verdict.evidence["psnr_db"] >= 42.0
+    reading = stage.detect(marked)
+    assert isinstance(reading, WatermarkReading)
+    assert reading.marked and reading.payload == PAYLOAD and reading.p_value < 1e-6
+    assert len(reading.bit_confidence) == 64
+
+
+def test_when_a_private_key_is_set_then_the_public_detector_does_not_see_the_mark() -> None:
+    private = build_watermark_stage(load_policy(overrides={"watermark": {"settings": {"key": "secret"}}}))
+    _, marked = private.embed(Clip(photo_pan(frames=36, size=192), 24.0), PAYLOAD)
+    assert private.algorithm.startswith("io.videoguard.wm.v1+key-")
+    assert private.detect(marked).payload == PAYLOAD
+    public = build_watermark_stage(load_policy()).detect(marked)
+    assert not public.marked and public.payload is None
+
+
+def test_when_the_frame_is_too_small_then_embed_raises_instead_of_skipping() -> None:
+    stage = build_watermark_stage(load_policy())
+    with pytest.raises(InputError, match="too small"):
+        stage.embed(Clip(np.zeros((8, 48, 320, 3), np.uint8), 24.0), PAYLOAD)
+
+
+@pytest.mark.parametrize("payload", [b"", bytes(7), bytes(9)])
+def test_when_the_payload_has_the_wrong_size_then_embed_raises(payload: bytes) -> None:
+    with pytest.raises(InputError, match="8 bytes"):
+        build_watermark_stage(load_policy()).embed(Clip(np.zeros((2, 96, 96, 3), np.uint8), 24.0), payload)
+
+
+@pytest.mark.parametrize("settings", [{"strength": 0}, {"strength": 100}, {"p_threshold": 2}, {"colour": 1}])
+def test_when_settings_are_invalid_then_building_raises_a_policy_error(settings: dict) -> None:
+    with pytest.raises(PolicyError, match="watermark.settings"):
+        build_watermark_stage(load_policy(overrides={"watermark": {"settings": settings}}))
