@@ -64,7 +64,8 @@ def load_generator(policy: Any, model: str | None) -> tuple[Any, str]:
         factory = importlib.import_module("guard.generator_stage").build_generator
     except (ImportError, AttributeError) as exc:
         raise InputError(f"no generator available (guard.generator_stage.build_generator: {exc})") from exc
-    return (factory(policy, model) if model else factory(policy)), name
+    generator = factory(policy, model) if model else factory(policy)
+    return generator, str(getattr(generator, "name", name))
 
 
 def load_gender_classifier(spec: str | None) -> GenderClassifier | None:
