@@ -25,6 +25,10 @@ _COLLECTIVE = frozenset({"people", "persons", "humans", "crowd", "audience", "fa
                          "children", "men", "women", "he", "she", "kids", "friends", "staff"})
 
 
+_GENERIC_PERSON = frozenset({"person", "someone", "somebody", "individual", "human"})
+_GENDER_NOUNS = {"female": "woman", "male": "man", "woman": "woman", "man": "man"}
+
+
 @dataclass(frozen=True)
 class Diversification:
     prompt: str
@@ -69,10 +73,20 @@ class Diversifier:
         added = self.sample(prompt)
         if not added:
             return Diversification(prompt, {}, "empty distribution")
-        words = " ".join(added[a] for a in ATTRIBUTE_ORDER if a in added)
         head, tail = prompt[: target.start], prompt[target.start:]
-        head = _fix_article(head, words)
-        return Diversification(f"{head}{words} {tail}", added, f"added {words!r} before {target.term!r}")
+        adjectives = [added[a] for a in ATTRIBUTE_ORDER if a in added]
+        if target.term in _GENERIC_PERSON:
+            # "someone" -> "a Black woman": a gendered noun reads better than "female person"
+            noun = _GENDER_NOUNS.get(added.get("gender", "").lower())
+            if noun:
+                adjectives.remove(added["gender"])
+            tail = (noun or "person") + prompt[target.end:]
+            if target.term in ("someone", "somebody"):
+                head += "a "
+        words = " ".join(adjectives)
+        head = _fix_article(head, words or tail)
+        new = f"{head}{words} {tail}" if words else f"{head}{tail}"
+        return Diversification(new, added, f"added {', '.join(added.values())} to {target.term!r}")
 
 
 def _first_singular_person(prompt: str) -> Match | None:

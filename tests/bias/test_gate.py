@@ -116,3 +116,22 @@ def test_when_prompt_is_empty_then_input_error(default_gate, prompt: str) -> Non
 def test_when_gate_runs_then_it_takes_milliseconds(default_gate) -> None:  # noqa: ANN001
     verdicts = [default_gate("a chef flipping vegetables in a wok") for _ in range(20)]
     assert sorted(v.elapsed_ms for v in verdicts)[10] < 50.0
+
+
+@pytest.mark.parametrize(("prompt", "words", "expected"), [
+    ("an engineer testing a robot", "Black female", "a Black female engineer testing a robot"),
+    ("a doctor at work", "East Asian male", "an East Asian male doctor at work"),
+    ("A nurse at night", "elderly", "An elderly nurse at night"),
+    ("portrait of someone smiling", "Hispanic female", "portrait of a Hispanic woman smiling"),
+    ("A person is archery", "White male", "A White man is archery"),
+    ("an individual reading", "elderly", "an elderly person reading"),
+])
+def test_when_words_are_inserted_then_they_precede_the_first_person_noun_with_the_right_article(
+        prompt: str, words: str, expected: str) -> None:
+    from guard.bias.diversify import Diversifier
+
+    attributes = dict(zip(("skin_tone_ethnicity", "gender"), words.rsplit(" ", 1), strict=True)) \
+        if " " in words else {"age": words}
+    result = Diversifier({a: {w: 1.0} for a, w in attributes.items()}).diversify(prompt)
+    assert result.prompt == expected
+    assert result.added == attributes
