@@ -94,10 +94,10 @@ def _step_motion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     eye = np.eye(3)
     a8, b8 = np.clip(a, 0, 255).astype(np.uint8), np.clip(b, 0, 255).astype(np.uint8)
-    points = cv2.goodFeaturesToTrack(a8, maxCorners=150, qualityLevel=0.01, minDistance=5)
+    points = cv2.goodFeaturesToTrack(a8, maxCorners=80, qualityLevel=0.01, minDistance=6)
     if points is None or len(points) < 8:
         return eye
-    moved, status, _ = cv2.calcOpticalFlowPyrLK(a8, b8, points, None, winSize=(15, 15), maxLevel=2)
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(a8, b8, points, None, winSize=(11, 11), maxLevel=2)
     good = status.reshape(-1) == 1
     if good.sum() < 8:
         return eye
@@ -176,7 +176,7 @@ def carrier_estimate(residual: np.ndarray, weights: np.ndarray) -> np.ndarray:
             continue
         _, vectors = np.linalg.eigh(block @ block.T)
         seq = vectors[:, -1]  # (t,)
-        component = np.tensordot(seq, part, axes=1) * weights  # (A, A)
+        component = np.tensordot(seq.astype(np.float32), part, axes=1) * weights  # (A, A)
         if np.sum(component * total) < 0:
             seq, component = -seq, -component
         carrier[start:start + len(part)] = seq
@@ -186,7 +186,7 @@ def carrier_estimate(residual: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def mark_estimate(residual: np.ndarray, weights: np.ndarray, carrier: np.ndarray) -> np.ndarray:
     """(T, A, A), (A, A), (T,) -> (A, A): the residual demodulated by the carrier, weighted per pixel."""
-    return np.tensordot(carrier, residual, axes=1) * weights
+    return np.tensordot(carrier.astype(np.float32), residual, axes=1) * weights
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -226,15 +226,16 @@ def _axis_scores(mark: np.ndarray, visible: np.ndarray, offset: np.ndarray, nois
     Squaring before summing over rows keeps the random cell signs from cancelling, so the search over the
     two axes separates: (N,) hypotheses cost N * A * GRID lookups instead of a joint four-way sweep.
     """
-    cum = np.zeros((mark.shape[0], ANALYSIS + 1))
-    cum[:, 1:] = mark.cumsum(axis=1)
+    rows = mark.reshape(ANALYSIS // POOL, POOL, ANALYSIS).mean(axis=1)  # (A/POOL, A): within-cell row pooling
+    cum = np.zeros((rows.shape[0], ANALYSIS + 1))
+    cum[:, 1:] = rows.cumsum(axis=1)
     bounds = _bounds(visible, offset)  # (N, G, 2)
     inside = (bounds[..., 0] >= 0) & (bounds[..., 1] <= ANALYSIS)  # (N, G)
     b = np.clip(bounds, 0, ANALYSIS)
-    sums = cum[:, b[..., 1]] - cum[:, b[..., 0]]  # (A, N, G)
+    sums = cum[:, b[..., 1]] - cum[:, b[..., 0]]  # (A/POOL, N, G)
     counts = (b[..., 1] - b[..., 0]) * inside  # (N, G)
     energy = np.where(counts > 0, sums**2 / np.maximum(counts, 1), 0.0).sum(axis=(0, 2))  # (N,)
-    return energy - noise * mark.shape[0] * (counts > 0).sum(axis=1)
+    return energy - noise / POOL * rows.shape[0] * (counts > 0).sum(axis=1)
 
 
 def cell_sums(integral: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
