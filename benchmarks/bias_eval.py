@@ -187,6 +187,11 @@ def davidson_check(data: Path) -> dict[str, object]:
         texts = [t for c, t in rows if c == label and _group_mentions(t)]
         out["stereotype:" + name] = {"rate": sum(stereotype.recognize(t).found for t in texts) / len(texts),
                                      "n": len(texts)}
+    # VBench prompts rewritten to ~100 words by GPT-4o: long benign prompts, many naming places or religions.
+    with gzip.open(data / "benign" / "vbench_gpt_enhanced_prompts.jsonl.gz", "rt", encoding="utf-8") as handle:
+        long_prompts = [json.loads(line)["text"] for line in handle if line.strip()]
+    out["stereotype:fp:vbench_gpt_enhanced_all"] = {
+        "rate": sum(stereotype.recognize(t).found for t in long_prompts) / len(long_prompts), "n": len(long_prompts)}
     return out
 
 

@@ -62,7 +62,8 @@ def _term_pattern(term: str) -> str:
     if wildcard:
         return body + r"[\w'\-]*"
     if len(words) == 1 and words[0][-1:].isalpha():
-        return body + r"(?:s|es)?"
+        # English plural: "-es" only after s, x, z, ch, sh ("rob" must not match "robes")
+        return body + (r"(?:es)?" if words[0].endswith(("s", "x", "z", "ch", "sh")) else r"s?")
     return body
 
 
