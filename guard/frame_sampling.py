@@ -9,6 +9,8 @@ decoded frame on a 64x36 thumbnail (about 0.1 ms per 720p frame) and selects a f
 - ``1 / sample_fps`` seconds have passed since the last selected frame (``interval``);
 - it differs from the previous frame by more than ``min_change`` and by more than ``change_ratio``
   times the recent median difference (``change``: a cut, or a flash frame, and the frame after it);
+- it differs from both neighbours ``odd_ratio`` times more than they differ from each other (``odd``:
+  a flash frame in footage so busy that the adaptive ``change`` bar is high; judged one frame late);
 - it is the last frame;
 - the whole video lasts at most ``scan_whole_below_s`` (``whole``: every frame).
 
@@ -41,6 +43,8 @@ class SamplingConfig:
     scan_whole_below_s: float = 3.0
     min_change: float = 0.10
     change_ratio: float = 4.0
+    odd_min_change: float = 0.05  # an odd frame differs from both neighbours by at least this much ...
+    odd_ratio: float = 1.5  # ... and this many times more than the neighbours differ from each other
 
     def __post_init__(self) -> None:
         if self.sample_fps <= 0:
@@ -51,6 +55,10 @@ class SamplingConfig:
             raise ValueError(f"min_change must be in (0, 1], got {self.min_change}")
         if self.change_ratio < 1:
             raise ValueError(f"change_ratio must be >= 1, got {self.change_ratio}")
+        if not 0 < self.odd_min_change <= 1:
+            raise ValueError(f"odd_min_change must be in (0, 1], got {self.odd_min_change}")
+        if self.odd_ratio < 1:
+            raise ValueError(f"odd_ratio must be >= 1, got {self.odd_ratio}")
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,7 @@ class FrameSampler:
         self.config = config or SamplingConfig()
         self._history: deque[float] = deque(maxlen=HISTORY)
         self._prev_thumb: np.ndarray | None = None
+        self._prev_prev_thumb: np.ndarray | None = None
         self._prev: tuple[int, float, np.ndarray, float] | None = None
         self._prev_selected = False
         self._next_due = 0.0
@@ -104,8 +113,11 @@ class FrameSampler:
     def offer(self, index: int, timestamp_s: float, frame: np.ndarray) -> list[Selection]:
         thumb = thumbnail(frame)
         change = 0.0 if self._prev_thumb is None else change_score(thumb, self._prev_thumb)
-        reason = self._reason(timestamp_s, change)
         out: list[Selection] = []
+        odd = self._odd_previous(thumb, change)
+        if odd is not None:
+            out.append(odd)
+        reason = self._reason(timestamp_s, change)
         if reason is not None:
             out.append(self._select(index, timestamp_s, frame, reason, change))
         elif self._pending is not None:
@@ -114,6 +126,7 @@ class FrameSampler:
             self._pending = None  # the video is long: the rules above decide alone
         if self._prev_thumb is not None:
             self._history.append(change)
+        self._prev_prev_thumb = self._prev_thumb
         self._prev_thumb = thumb
         self._prev = (index, timestamp_s, frame, change)
         self._prev_selected = reason is not None
@@ -142,6 +155,22 @@ class FrameSampler:
                                      pending.change, pending.scale))
         self._pending = None
         return out
+
+    def _odd_previous(self, thumb: np.ndarray, change: float) -> Selection | None:
+        """Select the previous frame if it differs from both its neighbours far more than they differ
+        from each other: a flash frame, caught even in footage too busy for the ``change`` rule."""
+        if self._prev is None or self._prev_selected or self._prev_prev_thumb is None:
+            return None
+        index, timestamp_s, frame, before = self._prev
+        around = min(before, change)  # d(i-1, i) and d(i, i+1)
+        if around < self.config.odd_min_change \
+                or around < self.config.odd_ratio * change_score(thumb, self._prev_prev_thumb):
+            return None
+        if self._pending:
+            self._pending = [s for s in self._pending if s.index != index]
+        self._prev_selected = True
+        self.counts["odd"] = self.counts.get("odd", 0) + 1
+        return Selection(index, timestamp_s, frame, "odd", around)
 
     def _reason(self, timestamp_s: float, change: float) -> str | None:
         if self._prev_thumb is None:

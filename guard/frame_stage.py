@@ -77,6 +77,8 @@ class FrameSettings(BaseModel):
     scan_whole_below_s: float = Field(default=3.0, ge=0)
     min_change: float = Field(default=0.10, gt=0, le=1)
     change_ratio: float = Field(default=4.0, ge=1)
+    odd_min_change: float = Field(default=0.05, gt=0, le=1)
+    odd_ratio: float = Field(default=1.5, ge=1)
     k_of_n: dict[str, KOfN] = Field(default_factory=lambda: {"default": KOfN()})
     corroborate: dict[str, Corroboration] = Field(default_factory=dict)
     face_blur: bool = False
@@ -89,7 +91,8 @@ class FrameSettings(BaseModel):
 
     @property
     def sampling(self) -> SamplingConfig:
-        return SamplingConfig(self.sample_fps, self.scan_whole_below_s, self.min_change, self.change_ratio)
+        return SamplingConfig(self.sample_fps, self.scan_whole_below_s, self.min_change, self.change_ratio,
+                              self.odd_min_change, self.odd_ratio)
 
 
 def frame_settings(policy: Policy) -> FrameSettings:

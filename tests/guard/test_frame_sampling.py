@@ -36,10 +36,20 @@ def test_when_flash_covers_a_tenth_of_the_frame_then_it_is_selected() -> None:
     assert _selected(frames).get(101) == "change"
 
 
+def test_when_busy_noisy_footage_hides_a_half_blended_flash_then_the_odd_rule_selects_it() -> None:
+    rng = np.random.default_rng(0)
+    frames = np.clip(pan("coffee", 240) + rng.normal(0, 30, (240, 144, 256, 3)), 0, 255).astype(np.uint8)
+    frames[101] = (0.5 * frames[101] + 0.5 * fitted("astronaut", 256, 144)).astype(np.uint8)
+    selected = _selected(frames)
+    assert selected.get(101) == "odd"  # the adaptive change bar is too high in this noise; the odd rule is not
+    assert sum(1 for r in selected.values() if r == "odd") == 1
+
+
 def test_when_change_detection_disabled_then_the_flash_frame_is_missed() -> None:
     frames = pan("coffee", 320)
     frames[157] = fitted("astronaut", 256, 144)
-    assert 157 not in _selected(frames, SamplingConfig(min_change=1.0))  # the control: 2 fps alone misses it
+    config = SamplingConfig(min_change=1.0, odd_min_change=1.0)
+    assert 157 not in _selected(frames, config)  # the control: 2 fps alone misses it
 
 
 @pytest.mark.parametrize("sample_fps", [2.0, 4.0])
@@ -73,7 +83,9 @@ def test_when_short_video_is_buffered_then_large_frames_are_downscaled_with_thei
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("sample_fps", 0.0), ("scan_whole_below_s", -1.0), ("min_change", 0.0), ("change_ratio", 0.5)]
+    ("field", "value"),
+    [("sample_fps", 0.0), ("scan_whole_below_s", -1.0), ("min_change", 0.0), ("change_ratio", 0.5),
+     ("odd_min_change", 1.5), ("odd_ratio", 0.9)],
 )
 def test_when_sampling_config_invalid_then_value_error_names_field(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):

@@ -74,7 +74,7 @@ def test_when_flash_frame_fires_a_classifier_then_verdict_reports_its_time(flash
 
 
 def test_when_sampler_only_samples_on_the_clock_then_the_flash_frame_is_missed(flash_video: Path) -> None:
-    policy = _policy(settings={"min_change": 1.0}, thresholds={FACE: {"block": 0.5}})
+    policy = _policy(settings={"min_change": 1.0, "odd_min_change": 1.0}, thresholds={FACE: {"block": 0.5}})
     verdict = scan_file(flash_video, policy)
     assert verdict.decision is Decision.ALLOW  # the control: without change detection it slips through
 
