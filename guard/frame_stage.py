@@ -148,9 +148,9 @@ def merge(selection: Selection, results: Mapping[str, FrameScores], face_min_sco
 def _level(threshold: Threshold, record: FrameRecord, category: str, corroboration: Corroboration | None) -> Decision:
     """The frame's level for one category; an uncorroborated block is a flag."""
     level = threshold.decide(record.scores.get(category, 0.0))
-    if level is Decision.BLOCK and corroboration is not None \
-            and record.scores.get(corroboration.category, 0.0) < corroboration.min:
-        return Decision.FLAG
+    if level is Decision.BLOCK and corroboration is not None and corroboration.category in record.scores \
+            and record.scores[corroboration.category] < corroboration.min:
+        return Decision.FLAG  # (a corroborating category no enabled classifier scores never downgrades)
     return level
 
 
@@ -167,7 +167,7 @@ def _uncorroborated_note(records: list[FrameRecord], threshold: Threshold, categ
     if corroboration is None or threshold.block is None:
         return ""
     count = sum(1 for r in records if r.scores.get(category, 0.0) >= threshold.block
-                and r.scores.get(corroboration.category, 0.0) < corroboration.min)
+                and r.scores.get(corroboration.category, 1.0) < corroboration.min)
     if not count:
         return ""
     return (f"; {count} frame(s) at block level not corroborated by {corroboration.category} "
@@ -218,6 +218,16 @@ def aggregate(records: list[FrameRecord], thresholds: Mapping[str, Threshold],
 # ---------------------------------------------------------------------------------------------
 
 
+def _check_output(name: str, results: list[FrameScores], count: int) -> None:
+    """Fail closed on unusable model output: a NaN would compare below every threshold and pass."""
+    if len(results) != count:
+        raise ValueError(f"frame classifier {name} returned {len(results)} results for {count} frames")
+    for result in results:
+        for category, score in result.scores.items():
+            if not 0.0 <= score <= 1.0:  # also false for NaN
+                raise ValueError(f"frame classifier {name} gave {category} score {score}, outside [0, 1]")
+
+
 class FrameEngine:
     """Runs the configured classifiers over selected frames, batched by frame size; with several
     classifiers they run concurrently (each ONNX session uses one thread and releases the GIL)."""
@@ -230,9 +240,13 @@ class FrameEngine:
 
     def _run_all(self, frames: np.ndarray) -> dict[str, list[FrameScores]]:
         if self._pool is None:
-            return {c.name: c.classify(frames) for c in self.classifiers}
-        futures = {c.name: self._pool.submit(c.classify, frames) for c in self.classifiers}
-        return {name: future.result() for name, future in futures.items()}
+            outputs = {c.name: c.classify(frames) for c in self.classifiers}
+        else:
+            futures = {c.name: self._pool.submit(c.classify, frames) for c in self.classifiers}
+            outputs = {name: future.result() for name, future in futures.items()}
+        for name, results in outputs.items():
+            _check_output(name, results, len(frames))
+        return outputs
 
     def classify(self, selections: list[Selection]) -> list[FrameRecord]:
         records: list[FrameRecord] = []
@@ -253,8 +267,11 @@ class FrameEngine:
             records += self.classify(batch)
         return records
 
-    def evidence(self, sampler: FrameSampler, records: list[FrameRecord]) -> dict[str, Any]:
+    def evidence(self, sampler: FrameSampler, records: list[FrameRecord],
+                 thresholds: Mapping[str, Any]) -> dict[str, Any]:
+        scored = {c for classifier in self.classifiers for c in classifier.categories}
         return {
+            "unscored_thresholds": sorted(set(thresholds) - scored),  # no enabled classifier scores these
             "classifiers": [{"name": c.name, "version": c.version} for c in self.classifiers],
             "total_frames": sampler.frames_seen,
             "sampled_frames": len(records),
@@ -269,7 +286,7 @@ def _verdict(engine: FrameEngine, policy: Policy, sampler: FrameSampler, records
     if not records:  # fail closed: nothing was examined
         return Verdict(STAGE, Decision.ERROR, reasons=("frames: no frame was classified",), elapsed_ms=elapsed_ms)
     decision, maxima, reasons, offending = aggregate(records, policy.frames.thresholds, engine.settings)
-    evidence = engine.evidence(sampler, records)
+    evidence = engine.evidence(sampler, records, policy.frames.thresholds)
     evidence["offending"] = offending[: engine.settings.max_evidence]
     evidence["offending_truncated"] = max(0, len(offending) - engine.settings.max_evidence)
     evidence.update(extra)

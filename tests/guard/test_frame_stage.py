@@ -144,3 +144,35 @@ def test_when_nudenet_fires_without_opennsfw_then_corroboration_decides(min_nsfw
     verdict, _ = build_frame_stage(policy)(clip)
     assert verdict.scores["nudity"] >= 0.6 and verdict.scores["nsfw"] < 0.1
     assert verdict.decision is decision
+
+
+def _tiny_onnx(path: Path, bias: float) -> Path:
+    """A real ONNX image classifier with 2 outputs whose values are ``bias`` plus a small term."""
+    import torch
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(3, 2)
+    torch.nn.init.zeros_(linear.weight)
+    torch.nn.init.constant_(linear.bias, bias)
+    model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), linear).eval()
+    torch.onnx.export(model, torch.zeros(1, 3, 16, 16), str(path), dynamo=False, input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+    return path
+
+
+@pytest.mark.parametrize(("bias", "outcome"), [(0.9, Decision.BLOCK), (3.0, ValueError)])
+def test_when_pluggable_model_in_policy_then_it_scores_or_fails_closed(tmp_path: Path, bias: float,
+                                                                       outcome: object) -> None:
+    model = {"type": "onnx", "path": str(_tiny_onnx(tmp_path / f"m{bias}.onnx", bias)), "labels": ["safe", "gore"],
+             "label_map": {"gore": "violence"}, "size": [16, 16], "output": "probabilities"}
+    policy = _policy(settings={"classifiers": ["tiny_gore"], "models": {"tiny_gore": model}},
+                     thresholds={"violence": {"block": 0.5}})
+    stage = build_frame_stage(policy)
+    clip = Clip(pan("coffee", 17, 64, 64), FPS)
+    if outcome is ValueError:  # "probabilities" that are not: refuse rather than compare garbage
+        with pytest.raises(ValueError, match="outside"):
+            stage(clip)
+        return
+    verdict, _ = stage(clip)
+    assert verdict.decision is outcome and verdict.scores["violence"] == pytest.approx(bias, abs=1e-4)
+    assert "nudity" in verdict.evidence["unscored_thresholds"]
