@@ -92,6 +92,15 @@ def _linked(text: str, group_spans: list[tuple[int, int]], hit: Match, max_words
     return False
 
 
+def _countered(text: str, group_spans: list[tuple[int, int]], hit: Match) -> bool:
+    """"a Black police officer arresting a thief": a counter verb between every preceding group mention and
+    the harm word means the harm is acted against, not ascribed to the group."""
+    before = [end for start, end in group_spans if end <= hit.start]
+    if not before:
+        return False
+    return all(lexicon("counter_verbs.txt").find(text[end:hit.start]) for end in before)
+
+
 _PASSIVE = frozenset({"were", "was", "been", "being", "getting", "get", "got", "gets"})
 _PRONOUN_REFERENCE = re.compile(r"\b(?:they|them|their|theirs|these people|those people|he|she|his|her)\b",
                                 re.IGNORECASE)
@@ -150,6 +159,8 @@ class StereotypeRecognizer:
                 other_group = any(not (s < hit.end and hit.start < e) and term not in disability
                                   for (s, e), term in zip(group_spans, group_words, strict=True))
                 if theme in PREDICATE_ONLY_THEMES and not _linked(text, group_spans, hit):
+                    continue
+                if _countered(text, group_spans, hit):
                     continue
                 if (not overlapping or other_group) and not _negated(text, hit) and not _passive(text, hit):
                     themes.setdefault(theme, []).append(hit.term)
