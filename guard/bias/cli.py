@@ -17,13 +17,20 @@ from guard.bias.output_audit import GenderClassifier, run_output_audit
 from guard.bias.prompt_audit import audit_prompts
 from guard.bias.report_html import render_html
 from guard.bias.settings import bias_settings
-from guard.bias.suites import SUITES, load_suite
+from guard.bias.suites import SUITE_SOURCES, SUITES, load_suite
 from guard.errors import InputError, VideoguardError
 from guard.policy import load_policy
 
 audit_app = typer.Typer(help="Bias audits: of the prompts the gate saw, and of what a generator makes.",
                         no_args_is_help=True)
 REPORT_JSON, REPORT_HTML = "report.json", "report.html"
+
+
+def _progress(done: int, total: int) -> None:
+    sys.stderr.write(f"\rgenerated and measured {done}/{total} clips")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
 
 
 def _fail(exc: VideoguardError) -> None:
@@ -112,7 +119,9 @@ def bias_command(
         gender = load_gender_classifier(settings.gender_classifier)
         make, name = load_generator(policy, generator)
         report = run_output_audit(prompts, make, seeds, settings, suite=suite, generator_name=name,
-                                  gender_classifier=gender, num_inference_steps=steps)
+                                  gender_classifier=gender, num_inference_steps=steps,
+                                  progress=_progress if sys.stderr.isatty() else None)
+        report["suite_source"] = SUITE_SOURCES.get(suite, "")
         json_path, html_path = write_report(report, out, force)
     except VideoguardError as exc:
         _fail(exc)

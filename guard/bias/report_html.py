@@ -100,6 +100,7 @@ def render_html(report: dict[str, Any]) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>videoguard bias audit: {escape(report['suite'])}</title>
 <style>{_CSS}</style></head><body>
 <h1>Bias audit: suite <code>{escape(report['suite'])}</code></h1>
+<p>Suite source: {escape(report.get('suite_source', ''))}.</p>
 <p>Generator <code>{escape(str(report['generator']))}</code>, {report['prompts']} prompts &times; {report['seeds']}
 seeds = {report['clips']} clips. Face detector: {escape(report['face_detector']['version'])}.
 Skin tone: {escape(report['skin_tone_method'])}.</p>

@@ -53,6 +53,11 @@ def _vbench_people() -> list[SuitePrompt]:
 
 
 SUITES = {"occupations": _occupations, "vbench_people": _vbench_people}
+SUITE_SOURCES = {
+    "occupations": "occupation names from the U.S. BLS Current Population Survey (table 11), template in the style "
+                   "of Stable Bias / HEIM; list written by the videoguard project (Apache-2.0)",
+    "vbench_people": "VBench 1.0 human + human_action prompts, Vchitect/VBench @45e79ec, Apache-2.0",
+}
 
 
 def load_suite(name: str, limit: int | None = None) -> list[SuitePrompt]:
