@@ -15,6 +15,7 @@ from typing import Any
 from guard.bias.diversify import Diversifier
 from guard.bias.registry import build_attributes, build_people, build_stereotype, check_names
 from guard.bias.settings import BiasSettings, bias_settings
+from guard.bias.stereotype import StereotypeFinding
 from guard.errors import InputError
 from guard.policy import Policy
 from guard.verdict import Decision, Verdict, stopwatch
@@ -48,6 +49,20 @@ class BiasGate:
             verdict = self._decide(prompt)
         return verdict.with_timing(elapsed[0])
 
+    def _stereotype(self, prompt: str) -> StereotypeFinding | None:
+        """Check the prompt as written, then its normalized form ("mexicans are cr1m1nals")."""
+        if self.stereotype is None:
+            return None
+        finding = self.stereotype.recognize(prompt)
+        if finding.found:
+            return finding
+        normalized = _normalized(prompt)
+        if normalized != prompt.casefold():
+            again = self.stereotype.recognize(normalized)
+            if again.found:
+                return again
+        return finding
+
     def _decide(self, prompt: str) -> Verdict:
         # 1. People and stated attributes.
         people = self.people.recognize(prompt)
@@ -57,7 +72,7 @@ class BiasGate:
                                     "attributes": attributes, "diversified": {},
                                     "recognizers": {r.name: r.version for r in [self.people, *self.attributes]}}
         # 2. Stereotype harm.
-        finding = self.stereotype.recognize(prompt) if self.stereotype else None
+        finding = self._stereotype(prompt)
         evidence["stereotype"] = finding.to_evidence() if finding else {"found": False, "reason": "not enabled"}
         if finding and finding.found:
             decision = Decision(self.settings.stereotype_decision)
@@ -77,6 +92,15 @@ class BiasGate:
             return Verdict(self.name, Decision.ALLOW, scores, evidence=evidence)
         evidence.update(prompt=result.prompt, diversified=result.added)
         return Verdict(self.name, Decision.REWRITE, scores, (f"diversified: {result.reason}",), evidence=evidence)
+
+
+def _normalized(prompt: str) -> str:
+    """The prompt filter's normalization (leetspeak, look-alike letters, "c.r.i.m.e"), when available."""
+    try:
+        from guard.prompt_filter.normalize import normalize
+    except ImportError:
+        return prompt
+    return normalize(prompt).normalized
 
 
 def build_bias_gate(policy: Policy) -> BiasGate:
