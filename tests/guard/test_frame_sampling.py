@@ -38,7 +38,8 @@ def test_when_flash_covers_a_tenth_of_the_frame_then_it_is_selected() -> None:
 
 def test_when_busy_noisy_footage_hides_a_half_blended_flash_then_the_odd_rule_selects_it() -> None:
     rng = np.random.default_rng(0)
-    frames = np.clip(pan("coffee", 240) + rng.normal(0, 30, (240, 144, 256, 3)), 0, 255).astype(np.uint8)
+    noise = rng.normal(0, 30, (150, 144, 256, 3)).astype(np.float32)
+    frames = np.clip(pan("coffee", 150) + noise, 0, 255).astype(np.uint8)
     frames[101] = (0.5 * frames[101] + 0.5 * fitted("astronaut", 256, 144)).astype(np.uint8)
     selected = _selected(frames)
     assert selected.get(101) == "odd"  # the adaptive change bar is too high in this noise; the odd rule is not
