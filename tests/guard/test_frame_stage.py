@@ -176,3 +176,11 @@ def test_when_pluggable_model_in_policy_then_it_scores_or_fails_closed(tmp_path:
     verdict, _ = stage(clip)
     assert verdict.decision is outcome and verdict.scores["violence"] == pytest.approx(bias, abs=1e-4)
     assert "nudity" in verdict.evidence["unscored_thresholds"]
+
+
+def test_when_file_is_short_then_scan_classifies_every_frame(tmp_path: Path) -> None:
+    path = tmp_path / "short.mp4"
+    write_mp4(Clip(pan("chelsea", 17, 192, 128), 8.0), path, preset="ultrafast")  # the generator's 17 frames at 8 fps
+    verdict = scan_file(path, load_policy())
+    assert verdict.evidence["sampled_frames"] == verdict.evidence["total_frames"] == 17
+    assert verdict.decision is Decision.ALLOW
