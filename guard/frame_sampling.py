@@ -3,7 +3,7 @@ frame, the first and the last; short videos whole.
 
 Classifying every frame of a long video costs more than the 2 cores have, and classifying only a
 fixed 2 per second misses a single inserted frame (a "flash frame"). The sampler watches *every*
-decoded frame on a 64x36 thumbnail (about 0.1 ms per 720p frame) and selects a frame when
+decoded frame on a 64x36 thumbnail (about 0.3 ms per 720p frame) and selects a frame when
 
 - it is the first frame;
 - ``1 / sample_fps`` seconds have passed since the last selected frame (``interval``);
