@@ -81,7 +81,7 @@ class CallableGenerator:
             raise InputError(f"fps must be positive, got {fps}")
         self.fn = fn
         self.fps = float(fps)
-        self.name = name or getattr(fn, "__qualname__", None) or type(fn).__name__
+        self.name = name or getattr(fn, "name", None) or getattr(fn, "__qualname__", None) or type(fn).__name__
         self._accepts = _accepted_keywords(fn)
 
     def __call__(self, prompt: str, *, seed: int, num_inference_steps: int | None = None) -> Clip:
@@ -119,8 +119,8 @@ def _diffusers_generator(pipe: Any, policy: Policy) -> GeneratorStage | None:
 
 
 def as_generator(target: Any, policy: Policy, *, fps: float | None = None) -> GeneratorStage | None:
-    if isinstance(target, GeneratorStage) and not is_diffusers_pipeline(target):
-        return target
+    """Diffusers pipelines through the generator stage's adapters; every other callable (a ``GeneratorStage``
+    too, so one that returns bare frames still works) through ``CallableGenerator``."""
     if is_diffusers_pipeline(target):
         return _diffusers_generator(target, policy)
     return CallableGenerator(target, fps=fps or policy.output.fps or DEFAULT_FPS)

@@ -20,6 +20,7 @@ from fastapi.openapi.utils import get_openapi
 from guard import __version__
 from guard.api.access import AccessMiddleware
 from guard.api.engine import Engine
+from guard.api.housekeeping import remove_stale_files
 from guard.api.jobs import Job, JobQueue
 from guard.api.keys import KeyStore
 from guard.api.metrics import Metrics
@@ -80,6 +81,7 @@ def create_app(settings: ApiSettings | None = None, *, policy: Policy | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        remove_stale_files(subdir("api"), settings.job_ttl_s)
         if settings.warm_up:
             threading.Thread(target=engine.warm_up, name="videoguard-warm-up", daemon=True).start()
         yield

@@ -266,6 +266,11 @@ def test_when_a_job_finishes_then_its_outcome_is_polled_by_the_owner(server: Liv
         assert job["release"]["provenance"] in ("trusted", "valid")
     else:
         assert_problem(video, 409)
+        assert job["video_url"] is None
+        if job["status"] == "failed":  # the model could not run (e.g. the bundled weights are not there yet)
+            assert job["error"] and "Traceback" not in job["error"]
+        else:
+            assert job["decision"] == "block" and any(v["decision"] in ("block", "error") for v in job["verdicts"])
         if not prompt_stage_available():
             assert job["status"] == "blocked"
             assert job["verdicts"][0]["stage"] == "prompt" and job["verdicts"][0]["decision"] == "error"

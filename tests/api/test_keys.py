@@ -98,3 +98,4 @@ def test_when_a_bucket_empties_then_retry_after_is_the_refill_time(rate: float, 
     assert limiter.acquire("other", rate) == 0  # buckets are per key
     clock.now += wait
     assert limiter.acquire("k", rate) == 0
+

@@ -131,3 +131,15 @@ def test_when_a_diffusers_pipeline_is_guarded_then_the_generator_stage_adapts_it
         assert not isinstance(guarded(pipe).generator, CallableGenerator)
     else:
         assert guarded(pipe).generator is None  # fail closed: no adapter, no generation
+
+
+def test_when_a_generator_stage_is_wrapped_then_its_clip_and_name_are_kept() -> None:
+    class Stage:
+        name = "my-model"
+
+        def __call__(self, prompt: str, *, seed: int, num_inference_steps: int | None = None) -> Clip:
+            return Clip(np.full((2, 4, 4, 3), seed, np.uint8), 10.0)  # (2, 4, 4, 3) uint8
+
+    generator = CallableGenerator(Stage())
+    clip = generator("a cat", seed=9)
+    assert generator.name == "my-model" and clip.fps == 10.0 and int(clip.frames[0, 0, 0, 0]) == 9
