@@ -109,25 +109,35 @@ def _step_motion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _aligned_mean(part: np.ndarray, width: int) -> np.ndarray:
-    """(n, A, A) -> (n, A, A): for each frame, the mean of its ``width`` neighbours warped onto it."""
+    """(n, A, A) -> (n, A, A): for each frame, the mean of its ``width`` neighbours warped onto it.
+
+    Pixels a neighbour never saw (content entering at the frame edge during a pan) are left out of the mean.
+    """
     n, half = len(part), width // 2
     steps = [_step_motion(part[t], part[t + 1]) for t in range(n - 1)]  # t -> t+1
     to_frame = [np.eye(3)]  # cumulative: frame 0 coordinates -> frame t coordinates
     for step in steps:
         to_frame.append(step @ to_frame[-1])
     out = np.empty_like(part)
+    size = (part.shape[2], part.shape[1])
+    ones = np.ones(part.shape[1:], np.float32)
     for t in range(n):
         lo, hi = max(0, t - half), min(n, t + half + 1)
         lo, hi = (0, min(n, width)) if lo == 0 else (max(0, hi - width), hi) if hi == n else (lo, hi)
         acc = np.zeros(part.shape[1:], np.float64)
+        count = np.zeros(part.shape[1:], np.float64)
         for j in range(lo, hi):
             if j == t:
                 acc += part[j]
+                count += 1.0
                 continue
-            t_to_j = to_frame[j] @ np.linalg.inv(to_frame[t])  # frame t coordinates -> frame j coordinates
-            acc += cv2.warpAffine(part[j], t_to_j[:2], (part.shape[2], part.shape[1]),
-                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
-        out[t] = acc / (hi - lo)
+            t_to_j = (to_frame[j] @ np.linalg.inv(to_frame[t]))[:2]  # frame t coordinates -> frame j coordinates
+            flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+            valid = cv2.warpAffine(ones, t_to_j, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            valid = (valid > 0.999).astype(np.float32)  # only pixels frame j actually saw
+            acc += cv2.warpAffine(part[j], t_to_j, size, flags=flags, borderMode=cv2.BORDER_REPLICATE) * valid
+            count += valid
+        out[t] = acc / count
     return out
 
 
