@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from classifiers import FACE, FrameClassifier, FrameScores, blur_regions, build_classifier
 from classifiers.faces import HaarFaceDetector
@@ -54,9 +54,11 @@ class KOfN(BaseModel):
     k: int = Field(default=1, ge=1)
     n: int = Field(default=1, ge=1)
 
-    def model_post_init(self, _: Any) -> None:
+    @model_validator(mode="after")
+    def _k_within_n(self) -> KOfN:
         if self.k > self.n:
             raise ValueError(f"k ({self.k}) must not exceed n ({self.n})")
+        return self
 
 
 class Corroboration(BaseModel):
@@ -111,6 +113,9 @@ def _build_classifiers(settings: FrameSettings) -> list[FrameClassifier]:
             classifiers.append(build_classifier(name, settings.models.get(name)))
         except ValueError as exc:
             raise PolicyError(f"invalid policy at frames.settings.classifiers: {exc}") from exc
+        except Exception as exc:  # a model file that does not load (corrupt ONNX, bad checkpoint): one line
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            raise PolicyError(f"frame classifier {name!r} failed to load: {type(exc).__name__}: {first}") from exc
     return classifiers
 
 

@@ -184,3 +184,11 @@ def test_when_file_is_short_then_scan_classifies_every_frame(tmp_path: Path) -> 
     verdict = scan_file(path, load_policy())
     assert verdict.evidence["sampled_frames"] == verdict.evidence["total_frames"] == 17
     assert verdict.decision is Decision.ALLOW
+
+
+def test_when_pluggable_model_file_is_corrupt_then_policy_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.onnx"
+    path.write_bytes(b"\x08\x07 definitely not a protobuf graph" * 10)
+    model = {"type": "onnx", "path": str(path), "labels": ["safe", "gore"]}
+    with pytest.raises(PolicyError, match="failed to load"):
+        build_frame_stage(_policy(settings={"classifiers": ["broken"], "models": {"broken": model}}))
