@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -266,9 +267,12 @@ class FrameEngine:
                 records.append(merge(selection, results, self.settings.face_min_score))
         return records
 
-    def run(self, batches: Iterator[list[Selection]]) -> list[FrameRecord]:
+    def run(self, batches: Iterator[list[Selection]], deadline: float | None = None) -> list[FrameRecord]:
+        """Classify every batch; past ``deadline`` (``time.monotonic``) raise ``ScanTimeout``."""
         records: list[FrameRecord] = []
         for batch in batches:
+            if deadline is not None and time.monotonic() > deadline:
+                raise ScanTimeout(len(records))
             records += self.classify(batch)
         return records
 
@@ -444,12 +448,37 @@ def _background_batches(path: str | Path, policy: Policy, sampler: FrameSampler,
         worker.join(timeout=10)
 
 
+class ScanTimeout(Exception):
+    """The scan ran past ``frames.timeout_s``; carries how many frames were classified."""
+
+    def __init__(self, classified: int) -> None:
+        super().__init__(f"{classified} frames classified")
+        self.classified = classified
+
+
 def scan_file(path: str | Path, policy: Policy, *, stage: FrameStage | None = None) -> Verdict:
-    """Scan a video file frame by frame without holding it in memory; the verdict of ``videoguard scan``."""
+    """Scan a video file frame by frame without holding it in memory; the verdict of ``videoguard scan``.
+
+    Past ``frames.timeout_s`` the scan stops and the verdict is ``error`` (fail closed: a video that was
+    not fully examined is never allowed).
+    """
     stage = stage or _cached_stage(policy)
+    timeout_s = policy.frames.timeout_s
     with stopwatch() as elapsed:
         sampler = FrameSampler(stage.settings.sampling)
-        records = stage.engine.run(_background_batches(path, policy, sampler, stage.settings.batch_size))
+        batches = _background_batches(path, policy, sampler, stage.settings.batch_size)
+        try:
+            records = stage.engine.run(batches, deadline=time.monotonic() + timeout_s)
+        except ScanTimeout as exc:
+            records = None
+            classified = exc.classified
+        finally:
+            batches.close()  # stops the decode thread
+    if records is None:
+        reason = (f"frames: scan stopped after frames.timeout_s={timeout_s:g} s with {classified} frames "
+                  f"classified up to {sampler.last_timestamp_s:.1f} s")
+        return Verdict(STAGE, Decision.ERROR, reasons=(reason,), elapsed_ms=elapsed[0],
+                       evidence={"source": Path(path).name, "timeout_s": timeout_s})
     return _verdict(stage.engine, policy, sampler, records, elapsed[0], source=Path(path).name)
 
 

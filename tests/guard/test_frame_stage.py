@@ -192,3 +192,9 @@ def test_when_pluggable_model_file_is_corrupt_then_policy_error(tmp_path: Path) 
     model = {"type": "onnx", "path": str(path), "labels": ["safe", "gore"]}
     with pytest.raises(PolicyError, match="failed to load"):
         build_frame_stage(_policy(settings={"classifiers": ["broken"], "models": {"broken": model}}))
+
+
+def test_when_scan_exceeds_timeout_then_error_verdict(benign_video: Path) -> None:
+    verdict = scan_file(benign_video, load_policy(overrides={"frames": {"timeout_s": 0.01}}))
+    assert verdict.decision is Decision.ERROR and verdict.blocked
+    assert "timeout_s" in verdict.reasons[0]
