@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -303,3 +304,34 @@ def test_when_an_unknown_route_is_called_then_404_problem(server: LiveServer) ->
 
 def test_when_the_wrong_method_is_used_then_405_problem(server: LiveServer) -> None:
     assert_problem(server.client().get("/v1/prompts/check"), 405)
+
+
+def test_when_an_upload_is_slower_than_its_timeout_then_408() -> None:
+    def trickle() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b"\x00" * 1024
+            time.sleep(0.3)
+
+    with LiveServer(ApiSettings(warm_up=False, upload_timeout_s=0.5)) as live:
+        response = live.client(make_key("moderate")).post("/v1/videos/scan", content=trickle(),
+                                                         headers={"content-type": "video/mp4"})
+    assert_problem(response, 408)
+
+
+def test_when_every_cpu_worker_slot_is_taken_then_503_busy_with_retry_after() -> None:
+    with LiveServer(ApiSettings(warm_up=False, cpu_workers=1, cpu_max_pending=1)) as live:
+        live.app.state.engine.prompt_pipeline()  # built first: checking the batch must be the slow part
+        key = make_key("moderate")
+        batch = {"prompts": [f"a red kite number {i} over a beach" for i in range(64)]}
+        results: list[int] = []
+        worker = threading.Thread(target=lambda: results.append(
+            live.client(key).post("/v1/prompts/check-batch", json=batch).status_code))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while live.app.state.offloader.pending == 0 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        refused = live.client(key).post("/v1/prompts/check", json={"prompt": "a cat"})
+        worker.join(120)
+    body = assert_problem(refused, 503)
+    assert body["type"].endswith("busy") and refused.headers["retry-after"] == "1"
+    assert results == [200]
