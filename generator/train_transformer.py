@@ -11,7 +11,7 @@ Flow matching as ``FlowMatchEulerDiscreteScheduler`` samples it: ``x_s = (1 - s)
 gets timestep ``s * 1000`` and predicts ``n - x0``. 10% of captions are replaced by the empty caption
 so sampling can use classifier-free guidance. An EMA of the weights is what gets exported.
 
-    python -m generator.train_transformer cache --vae runs/vae/export --clips 3000 --out runs/latents
+    python -m generator.train_transformer cache --vae runs/vae/export --clips 1600 --out runs/latents
     python -m generator.train_transformer train --cache runs/latents --steps 4000 --out runs/transformer
     python -m generator.train_transformer export --out runs/transformer --vae runs/vae/export --to generator/bundled
 """
@@ -36,13 +36,13 @@ from generator.train_vae import to_tensor
 TRANSFORMER_CONFIG = dict(
     patch_size=(1, 4, 4),
     num_attention_heads=4,
-    attention_head_dim=48,
+    attention_head_dim=32,
     in_channels=16,
     out_channels=16,
     text_dim=TEXT_DIM,
     freq_dim=256,
-    ffn_dim=768,
-    num_layers=6,
+    ffn_dim=512,
+    num_layers=5,
     cross_attn_norm=True,
     qk_norm="rms_norm_across_heads",
     eps=1e-6,
@@ -103,18 +103,39 @@ def cache(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def load_cache(directory: Path) -> dict[str, torch.Tensor]:
-    shards = sorted(directory.glob("shard_*.pt"))
-    if not shards:
-        raise ValueError(f"no latent shards in {directory}; run the cache stage first")
-    parts = [torch.load(s, weights_only=True) for s in shards]
-    return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+class LatentCache:
+    """The cached clips, loaded shard by shard. ``ensure(n)`` blocks until the first ``n`` clips are
+    in memory, so training can start while the cache stage is still writing shards yet stays
+    deterministic: step ``k`` always samples from the same first ``clips_at(k)`` clips."""
+
+    def __init__(self, directory: Path, total: int) -> None:
+        self.directory, self.total = directory, total
+        self.parts: list[dict[str, torch.Tensor]] = []
+        self.data: dict[str, torch.Tensor] = {}
+
+    @property
+    def count(self) -> int:
+        return sum(p["latents"].shape[0] for p in self.parts)
+
+    def ensure(self, n: int, *, poll_s: float = 10.0, timeout_s: float = 3600.0) -> None:
+        n = min(n, self.total)
+        waited = 0.0
+        while self.count < n:
+            path = self.directory / f"shard_{len(self.parts):04d}.pt"
+            if not path.exists():
+                if waited >= timeout_s:
+                    raise ValueError(f"waited {timeout_s:.0f} s for {path}; run the cache stage")
+                time.sleep(poll_s)
+                waited += poll_s
+                continue
+            self.parts.append(torch.load(path, weights_only=True))
+            self.data = {k: torch.cat([p[k] for p in self.parts]) for k in self.parts[0]}
 
 
-def sample_batch(data: dict[str, torch.Tensor], uncond: torch.Tensor, gen: torch.Generator, batch: int,
+def sample_batch(data: dict[str, torch.Tensor], n: int, uncond: torch.Tensor, gen: torch.Generator, batch: int,
                  dropout: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, C, T, h, w) clean latents and (B, L, 384) text, with time reversal and caption dropout."""
-    n = data["latents"].shape[0]
+    """(B, C, T, h, w) clean latents and (B, L, 384) text from the first ``n`` clips, with time
+    reversal and caption dropout."""
     idx = torch.randint(0, n, (batch,), generator=gen)
     rev = (torch.rand(batch, generator=gen) < 0.5) & data["reversible"][idx]
     var = torch.randint(0, CAPTION_VARIANTS, (batch,), generator=gen)
@@ -131,7 +152,12 @@ def train(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
-    data = load_cache(Path(args.cache))
+    cache = LatentCache(Path(args.cache), args.clips)
+
+    def clips_at(step: int) -> int:
+        return min(args.clips, args.clips_at_start + int(args.clips_per_step * step))
+
+    cache.ensure(clips_at(0))
     tokenizer, text_model = load_minilm()
     uncond = encode_captions(tokenizer, text_model, [""])  # (1, L, 384)
     del text_model
@@ -147,8 +173,7 @@ def train(args: argparse.Namespace) -> None:
         opt.load_state_dict(state["opt"])
         gen.set_state(state["gen"])
         start = state["step"]
-    print(f"{data['latents'].shape[0]} clips, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params",
-          flush=True)
+    print(f"{args.clips} clips, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params", flush=True)
     with open(out / "log.jsonl", "a") as log:
         bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc="transformer", mininterval=5)
         t0 = time.time()
@@ -157,7 +182,8 @@ def train(args: argparse.Namespace) -> None:
             lr = args.lr * min(1.0, (step + 1) / 200) * (0.1 + 0.9 * decay)
             for g in opt.param_groups:
                 g["lr"] = lr
-            x0, text = sample_batch(data, uncond, gen, args.batch, args.dropout)
+            cache.ensure(clips_at(step))
+            x0, text = sample_batch(cache.data, clips_at(step), uncond, gen, args.batch, args.dropout)
             noise = torch.randn(x0.shape, generator=gen)
             sigma = torch.sigmoid(torch.randn(args.batch, generator=gen) * 1.0 + args.sigma_shift)  # logit-normal
             s = sigma[:, None, None, None, None]
@@ -208,7 +234,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("stage", choices=["cache", "train", "export"])
     p.add_argument("--vae", default="runs/vae/export")
-    p.add_argument("--clips", type=int, default=3000)
+    p.add_argument("--clips", type=int, default=1600)
+    p.add_argument("--clips-at-start", type=int, default=300, help="train: clips used from step 0")
+    p.add_argument("--clips-per-step", type=float, default=1.0, help="train: clips added per step")
     p.add_argument("--shard", type=int, default=0)
     p.add_argument("--num-shards", type=int, default=1)
     p.add_argument("--cache", default="runs/latents")

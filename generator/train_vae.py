@@ -127,7 +127,8 @@ def train(args: argparse.Namespace) -> None:
         start = state["step"]
         torch.set_rng_state(state["torch_rng"])
     with open(out / f"log_{args.stage}.jsonl", "a") as log:
-        bar = tqdm(range(start, args.steps), initial=start, total=args.steps, desc=f"vae {args.stage}", mininterval=5)
+        end = min(args.steps, args.stop_after or args.steps)
+        bar = tqdm(range(start, end), initial=start, total=end, desc=f"vae {args.stage}", mininterval=5)
         t0 = time.time()
         for step in bar:
             decay = min(1.0, (args.steps - step) / (0.3 * args.steps))
@@ -155,12 +156,12 @@ def train(args: argparse.Namespace) -> None:
             opt.step()
             rec = {"step": step + 1, "loss": float(loss.detach()), "mse": float(mse.detach()), "lr": lr,
                    "t": round(time.time() - t0, 1)}
-            if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
+            if (step + 1) % args.eval_every == 0 or step + 1 == end:
                 rec["eval_psnr"] = eval_psnr(vae)
                 bar.set_postfix(psnr=f"{rec['eval_psnr']:.2f}")
             log.write(json.dumps(rec) + "\n")
             log.flush()
-            if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
+            if (step + 1) % args.save_every == 0 or step + 1 == end:
                 tmp = ckpt_path.with_suffix(".tmp")
                 torch.save({"model": vae.state_dict(), "opt": opt.state_dict(), "step": step + 1,
                             "torch_rng": torch.get_rng_state()}, tmp)
@@ -188,6 +189,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--stage", choices=["full", "decoder"], default="full")
     p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="stop at this step (the learning-rate schedule still follows --steps)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--crop", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
