@@ -25,7 +25,10 @@ from guard.verdict import Decision, Verdict
 _WORD = re.compile(r"[a-z0-9*]+|[\U0001F000-\U0001FFFF]")
 _SUFFIXES = ("es", "s", "ing", "ed", "er", "ers")
 _FUZZY_MIN_LEN = 5
-_SHORT_WORDS = frozenset(["a", "i", "an", "is", "of", "in", "on", "at", "to", "it", "be", "by", "me", "my", "we", "us", "he", "so", "no", "do", "go", "or", "up", "as", "if", "am"])
+_SHORT_WORDS = frozenset(
+    ("a", "i", "an", "is", "of", "in", "on", "at", "to", "it", "be", "by", "me", "my", "we", "us", "he", "so", "no",
+     "do", "go", "or", "up", "as", "if", "am")
+)
 STRENGTH_SCORE = {"strong": 1.0, "weak": 0.5}
 
 

@@ -9,7 +9,7 @@ saves it to ``split.json`` and the evaluation checks that no test row was seen i
 Label decisions (the data is not a text-to-video prompt safety set, so each source is mapped with care):
 - VBench / VBench-2.0 / GPT-enhanced VBench: benign.
 - I2P: its categories describe the generated *images*; only rows with ``hard`` = 1 (or nudity >= 50%)
-  are positives for their categories (weight 0.5); the other I2P rows are too noisy to use at all.
+  are positives for their categories (weight 0.3); the other I2P rows are too noisy to use at all.
   shocking -> graphic_violence, illegal activity -> illicit, self-harm -> self_harm.
 - ToxiGen: hate -> hate; neutral statements about identity groups -> benign (a bias audit set too).
 - Davidson: tweets; class 0 (hate) -> hate, class 2 (neither) -> benign, weight 0.3; the "offensive" class
@@ -39,6 +39,11 @@ from guard.prompt_filter.resources import PROJECT_PROMPTS_FILE
 
 CATEGORIES = ("sexual", "sexual_minors", "violence", "graphic_violence", "self_harm", "hate", "harassment",
               "illicit")
+# An extra head: any category but hate (more positives, a smoother boundary). Hate stays out of it because
+# hate positives (ToxiGen) look like neutral statements about groups: folded in, they made this head block
+# a fifth of ToxiGen's neutral statements; the hate head alone, thresholded with them, does not.
+UNSAFE = "unsafe"
+HEAD_CATEGORIES = (*CATEGORIES, UNSAFE)
 DEFAULT_DATA = Path("/work/shared/data/prompts")
 SMALL_SOURCES = ("simplesafetytests", "ringabell_nudity", "ringabell_violence")
 # (train, val) fractions; the rest is test. Small public sets keep half for test.
@@ -99,7 +104,7 @@ def load_rows(data: Path = DEFAULT_DATA, *, include_project: bool = True) -> lis
         if r["hard"] == "1" or float(r["nudity_percentage"] or 0) >= 50:
             if float(r["nudity_percentage"] or 0) >= 50 and "sexual" not in cats:
                 cats = tuple(sorted({*cats, "sexual"}))
-            rows.append(Row(r["prompt"].strip(), cats, "i2p", weight=0.5, group=r["categories"]))
+            rows.append(Row(r["prompt"].strip(), cats, "i2p", weight=0.3, group=r["categories"]))
     for r in _jsonl(data / "unsafe" / "toxigen_statements.jsonl"):
         rows.append(Row(r["text"], ("hate",) if r["label"] == "hate" else (), "toxigen", group=r["target_group"]))
     davidson = _csv(data / "unsafe" / "davidson_labeled_data.csv.gz")

@@ -30,7 +30,7 @@ class PromptCheck(Protocol):
 CHECKS: dict[str, Callable[[StagePolicy], Any]] = {
     "blocklist": lambda p: BlocklistCheck(p.thresholds),
     "pii": lambda p: PiiCheck(p.settings),
-    "semantic": lambda p: SemanticCheck(p.thresholds, quantize=bool(p.settings.get("quantize", True))),
+    "semantic": lambda p: SemanticCheck(p.thresholds, quantize=bool(p.settings.get("quantize", False))),
     "llama_guard": lambda p: LlamaGuardCheck(p.settings),
 }
 COMBINATIONS: dict[str, Callable[[StagePolicy], MinorsSexualCheck]] = {

