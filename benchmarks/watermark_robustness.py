@@ -7,8 +7,9 @@ Ours: ``watermark.embed``/``watermark.detect`` (64 payload bits; detected when p
 the same run on the same clips and attacks: invisible-watermark's dwtDctSvd (64 bits) and rivaGan (32 bits),
 applied per frame, decoded per frame and majority-voted over frames. They report no p-value, so a baseline
 counts as detected when its bit matches are so many that a binomial(n, 1/2) null gives p < 1e-6 (>= 53 of 64,
->= 30 of 32): generous, since it needs the true payload. rivaGan needs ~1 s per frame here, so it runs on
-fewer clips and decodes a few frames per attack (stated in the output).
+>= 30 of 32): generous, since it needs the true payload. Both refuse frames under 256x256, so frames a resize or
+crop made smaller are scaled back to 256x256 before they decode (also generous: it undoes a resize exactly).
+rivaGan needs ~1 s per frame here, so it runs on fewer clips and decodes a few frames per attack (stated below).
 Install the baselines only for this benchmark: `.venv/bin/pip install --no-deps invisible-watermark PyWavelets`.
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.stats import binom  # noqa: E402
 
@@ -35,6 +37,7 @@ import watermark  # noqa: E402
 
 FPS = 24.0
 P_THRESHOLD = 1e-6
+ORIGINAL_SIZE = 256
 
 
 def min_matches(bits: int, p: float = P_THRESHOLD) -> int:
@@ -94,6 +97,8 @@ class InvisibleWatermark:
         votes = []
         for t in index:
             frame = frames[t]
+            if min(frame.shape[:2]) < ORIGINAL_SIZE:  # the library refuses frames under 256x256: give it the
+                frame = cv2.resize(frame, (ORIGINAL_SIZE, ORIGINAL_SIZE), interpolation=cv2.INTER_CUBIC)  # size back
             try:
                 votes.append(np.array(self._decoder.decode(frame[..., ::-1].copy(), self.method), float))
             except Exception:  # noqa: BLE001 - a baseline that cannot decode a frame simply gets no vote

@@ -4,8 +4,8 @@ Steps, each free of any absolute frame index (so frame-rate changes, dropped fra
 1. Luma of every frame at a fixed ANALYSIS x ANALYSIS size (normalized coordinates: resizes change nothing).
 2. Split at picture cuts, then subtract a short moving average over time: the picture mostly cancels, the mark
    (whose sign flips every ~1/6 s) stays.
-3. Per window of frames, the first principal component over time of those residuals is the mark itself,
-   whatever the carrier's sign sequence was; windows are summed after aligning their signs.
+3. Per window of frames, a leading principal component over time of those residuals is the carrier, whatever
+   its sign sequence was (the first three are tried); demodulating with it gives the mark.
 4. Search the crop geometry (visible part of the original frame) that maximises the energy captured by the
    cell grid, a sign-agnostic criterion, so the pilot statistic below needs no multiple-testing correction.
 5. Cell means -> pilot statistic (the p-value) and soft coded bits -> Viterbi -> keyed CRC-24. If the CRC fails,
@@ -42,6 +42,7 @@ from watermark.layout import CELLS, DEFAULT_KEY, GRID, REPEAT, Layout, layout_fo
 ANALYSIS = 8 * GRID  # analysis resolution: 8 pixels per cell
 HIGHPASS_FRAMES = 9  # moving-average length of the temporal high-pass
 WINDOW_FRAMES = 48  # frames per principal-component window
+COMPONENTS = 3  # principal components tried as the carrier
 CUT_FACTOR = 6.0  # a frame difference this many times the median starts a new shot
 CUT_FLOOR = 12.0  # ...and at least this many levels: the mark itself changes frames by up to ~4
 MIN_VISIBLE = 0.62  # smallest visible fraction of the original width or height searched
@@ -172,26 +173,30 @@ def _pool(x: np.ndarray) -> np.ndarray:
 
 
 def carrier_estimate(residual: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(T, A, A) -> (T,): per window, the first principal component over time of the pooled, weighted residual.
+    """(T, A, A) -> (COMPONENTS, T): per window, the leading principal components over time of the pooled,
+    weighted residual.
 
-    Windows are sign-aligned through the mark estimate they imply, so the result is one consistent sequence.
+    Usually the first component is the carrier; when a moving object or a codec's drift dominates, the carrier is
+    the second or third, so the detector tries each (and pays for it in the p-value). Windows are sign-aligned
+    per component through the mark estimate they imply, so each row is one consistent sequence.
     """
-    carrier = np.zeros(len(residual))
-    total = np.zeros(residual.shape[1:], np.float64)
+    carriers = np.zeros((COMPONENTS, len(residual)))
+    totals = np.zeros((COMPONENTS, *residual.shape[1:]), np.float64)
     root_w = np.sqrt(weights)
     for start in range(0, len(residual), WINDOW_FRAMES):
         part = residual[start:start + WINDOW_FRAMES]
         block = _pool(part * root_w).reshape(len(part), -1).astype(np.float64)  # (t, P)
         if len(block) < 2 or not np.any(block):
             continue
-        _, vectors = np.linalg.eigh(block @ block.T)
-        seq = vectors[:, -1]  # (t,)
-        component = np.tensordot(seq.astype(np.float32), part, axes=1) * weights  # (A, A)
-        if np.sum(component * total) < 0:
-            seq, component = -seq, -component
-        carrier[start:start + len(part)] = seq
-        total += component
-    return carrier
+        _, vectors = np.linalg.eigh(block @ block.T)  # ascending eigenvalues
+        for k in range(min(COMPONENTS, len(part))):
+            seq = vectors[:, -1 - k]  # (t,)
+            component = np.tensordot(seq.astype(np.float32), part, axes=1) * weights  # (A, A)
+            if np.sum(component * totals[k]) < 0:
+                seq, component = -seq, -component
+            carriers[k, start:start + len(part)] = seq
+            totals[k] += component
+    return carriers
 
 
 def mark_estimate(residual: np.ndarray, weights: np.ndarray, carrier: np.ndarray) -> np.ndarray:
@@ -382,11 +387,12 @@ def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float =
     # 1-3. mark estimate from what flickers
     residual = temporal_residual(analysis_luma(frames))  # (T, A, A)
     weights = pixel_weights(residual)  # (A, A)
-    seq = carrier_estimate(residual, weights)  # (T,)
-    mark = mark_estimate(residual, weights, seq)  # (A, A)
-    # 4. geometry, cells and the pilot statistic (max over the whole-cell shifts: Bonferroni)
-    reading = read_cells(mark, layout.pilot_cells, layout.pilot_signs)
-    p_pilot = min(1.0, reading.hypotheses * _hoeffding_p(reading.z))
+    candidates = carrier_estimate(residual, weights)  # (COMPONENTS, T)
+    # 4. geometry, cells and the pilot statistic (max over components and whole-cell shifts: Bonferroni)
+    readings = [read_cells(mark_estimate(residual, weights, seq), layout.pilot_cells, layout.pilot_signs)
+                for seq in candidates]
+    reading = max(readings, key=lambda r: abs(r.z))
+    p_pilot = min(1.0, COMPONENTS * reading.hypotheses * _hoeffding_p(reading.z))
     # 5. decode; while the CRC fails, re-estimate the carrier by matched filtering with the re-encoded best decode
     #    in the data cells only (blind to the pilot signs, so the pilot statistic above stays valid)
     message, crc_ok, soft, sign = _decode(reading, layout, key)
