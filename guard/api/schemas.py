@@ -88,15 +88,6 @@ class PromptBatchResponse(_Out):
 
 
 # ---------------------------------------------------------------------------- videos
-class ReleaseHeaders(_Out):
-    """Documented here for the OpenAPI schema; a release answers with the MP4 and these as headers."""
-
-    release_id: str
-    request_id: str
-    decision: Decision
-    provenance: str
-
-
 class C2paOut(_Out):
     state: str = Field(description="trusted / valid / invalid / absent")
     codes: list[str]
