@@ -315,6 +315,10 @@ _mount_optional()
 
 def main() -> None:
     """Entry point: map errors to exit codes and one-line messages."""
+    # Model loaders' own progress bars would break the quiet-under---json promise.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     try:
         code = app(standalone_mode=False)  # click returns the exit code instead of raising in this mode
         sys.exit(code if isinstance(code, int) else EXIT_OK)

@@ -32,7 +32,7 @@ from guard.video_io import read_video, write_mp4
 T = TypeVar("T")
 
 #: Evidence keys that may hold prompt text: kept out of the ledger and manifest unless the policy allows.
-PROMPT_TEXT_KEYS = frozenset({"prompt", "normalized", "original", "redacted", "text"})
+PROMPT_TEXT_KEYS = frozenset({"prompt", "normalized", "original", "redacted", "text", "people_terms"})
 
 
 class StageTimeout(Exception):
