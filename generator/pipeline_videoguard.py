@@ -133,10 +133,10 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
         return_dict: bool = True,
     ) -> VideoguardPipelineOutput | tuple[Any]:
         cfg = self.config
-        num_frames = num_frames or cfg.default_num_frames
-        height = height or cfg.default_size
-        width = width or cfg.default_size
-        num_inference_steps = num_inference_steps or cfg.default_num_inference_steps
+        num_frames = cfg.default_num_frames if num_frames is None else num_frames
+        height = cfg.default_size if height is None else height
+        width = cfg.default_size if width is None else width
+        num_inference_steps = cfg.default_num_inference_steps if num_inference_steps is None else num_inference_steps
         guidance_scale = cfg.default_guidance_scale if guidance_scale is None else guidance_scale
 
         # 1. Check inputs
