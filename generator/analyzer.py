@@ -104,7 +104,7 @@ def _motion_of(masks: np.ndarray, track: list[tuple[float, float, float]], width
 
     ref = centred(masks[0])
     ious = []
-    for m in masks[2::2]:
+    for m in masks[1:]:
         other = centred(m)
         ious.append((ref & other).sum() / max((ref | other).sum(), 1))
     if ious and min(ious) < 0.75:
