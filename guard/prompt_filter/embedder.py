@@ -20,17 +20,25 @@ import numpy as np
 from guard.prompt_filter.resources import minilm_path
 
 MAX_TOKENS = 128
+SHORT_WORDS = 80  # prompts up to this many words are embedded whole
 WINDOW_WORDS = 64
 WINDOW_STRIDE = 48
 EMBED_DIM = 384
 
 
 def windows(text: str) -> list[str]:
-    """The text itself, or overlapping 64-word windows when it is long."""
+    """The text itself when short, else overlapping 64-word windows (stride 48).
+
+    Sentence-level windows (tried: 32 words, split at sentence ends) resist dilution better, but single
+    sentences of long benign prompts then score higher, which raised the sexual block threshold from
+    0.22 to 0.42 at the same benign false-positive rate and cost 19 points of Ring-A-Bell nudity recall.
+    A short unsafe phrase padded with 50+ harmless words can still be diluted below threshold (the
+    blocklist still sees every word).
+    """
     words = text.split()
-    if len(words) <= WINDOW_WORDS + 16:
+    if len(words) <= SHORT_WORDS:
         return [text]
-    starts = range(0, max(len(words) - WINDOW_WORDS, 0) + WINDOW_STRIDE, WINDOW_STRIDE)
+    starts = range(0, len(words) - WINDOW_WORDS + WINDOW_STRIDE, WINDOW_STRIDE)
     return [" ".join(words[s:s + WINDOW_WORDS]) for s in starts if s < len(words)]
 
 
@@ -39,7 +47,7 @@ class MiniLmEmbedder:
 
     name = "all-MiniLM-L6-v2"
 
-    def __init__(self, quantize: bool = False) -> None:
+    def __init__(self, quantize: bool = False, jit: bool = True) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -51,8 +59,19 @@ class MiniLmEmbedder:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch.ao deprecation notice; the API still works in 2.13
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-        self.model: Any = model
+        self.model: Any = self._trace(model, torch) if jit and not quantize else model
+        self.jit = jit and not quantize
         self._torch = torch
+
+    def _trace(self, model: Any, torch: Any) -> Any:
+        """TorchScript trace + freeze: the same float32 numbers (max difference ~4e-5 across lengths and
+        padding, checked in tests) with far less Python overhead per call (about 2x faster on 2 cores)."""
+        example = self.tokenizer(["a cat"], return_tensors="pt")
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
+            traced = torch.jit.trace(model, example_kwarg_inputs={
+                "input_ids": example["input_ids"], "attention_mask": example["attention_mask"]}, strict=False)
+            return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
 
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         torch = self._torch
@@ -63,7 +82,9 @@ class MiniLmEmbedder:
             batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                    max_length=MAX_TOKENS, return_tensors="pt")
             with torch.inference_mode():
-                hidden = self.model(**batch).last_hidden_state  # (B, L, 384)
+                output = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            hidden = output["last_hidden_state"] if isinstance(output, dict) else output.last_hidden_state
+            # hidden: (B, L, 384)
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, L, 1)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, 384)
             out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
@@ -71,6 +92,6 @@ class MiniLmEmbedder:
 
 
 @lru_cache(maxsize=2)
-def get_embedder(quantize: bool = False) -> MiniLmEmbedder:
-    """One embedder per process (loading takes about a second)."""
-    return MiniLmEmbedder(quantize=quantize)
+def get_embedder(quantize: bool = False, jit: bool = True) -> MiniLmEmbedder:
+    """One embedder per process (loading and tracing take about two seconds)."""
+    return MiniLmEmbedder(quantize=quantize, jit=jit)
