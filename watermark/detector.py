@@ -48,6 +48,7 @@ CUT_FLOOR = 12.0  # ...and at least this many levels: the mark itself changes fr
 MIN_VISIBLE = 0.62  # smallest visible fraction of the original width or height searched
 CELL_INSET = 0.2  # fraction of a cell ignored on each side when averaging (blurred borders)
 DEFAULT_P_THRESHOLD = 1e-6
+MAX_FRAMES = 720  # 30 s at 24 fps
 
 
 @dataclass(frozen=True)
@@ -380,9 +381,17 @@ REFINEMENTS = 2  # carrier re-estimations when the CRC fails
 DECODE_ATTEMPTS = 2 * (1 + REFINEMENTS)  # two signs per decode: the CRC's share of the p-value
 
 
-def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float = DEFAULT_P_THRESHOLD) -> Detection:
-    """Look for the mark in ``frames`` (T, H, W, 3) uint8; see the module docstring for the steps."""
+def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float = DEFAULT_P_THRESHOLD,
+           max_frames: int = MAX_FRAMES) -> Detection:
+    """Look for the mark in ``frames`` (T, H, W, 3) uint8; see the module docstring for the steps.
+
+    Only the first ``max_frames`` frames are read: every frame carries the whole payload, so a contiguous piece is
+    enough, and the analysis buffers stay bounded (~130 MB at the default) whatever the video's length.
+    """
     validate_frames(frames)
+    if max_frames < 1:
+        raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+    frames = frames[:max_frames]
     layout = layout_for(key)
     # 1-3. mark estimate from what flickers
     residual = temporal_residual(analysis_luma(frames))  # (T, A, A)

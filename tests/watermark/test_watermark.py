@@ -148,3 +148,13 @@ def test_when_one_payload_bit_differs_then_the_keyed_crc_differs(flip: int) -> N
     other[flip] ^= 1
     assert not np.array_equal(keyed_crc(bits, b"k"), keyed_crc(other, b"k"))
     assert not np.array_equal(keyed_crc(bits, b"k"), keyed_crc(bits, b"other key"))
+
+
+def test_when_only_the_first_second_is_read_then_payload_is_still_recovered(marked: np.ndarray) -> None:
+    found = watermark.detect(marked, max_frames=24)
+    assert found.payload == PAYLOAD and found.details["frames"] == 24.0
+
+
+def test_when_max_frames_is_not_positive_then_detect_raises(marked: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="max_frames"):
+        watermark.detect(marked, max_frames=0)
