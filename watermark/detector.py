@@ -14,7 +14,7 @@ Steps, each free of any absolute frame index (so frame-rate changes, dropped fra
 
 The p-value: under "not marked with this key" the keyed pilot signs are independent fair coins given the
 cell values, so by Hoeffding P(Z >= z) <= exp(-z^2/2) for Z = sum(q_j m_j) / sqrt(sum m_j^2). A CRC pass
-(probability at most 6 * 2^-24 for the six decode attempts, whatever the processing, since the CRC mask is an
+(probability at most 8 * 2^-24 for the eight decode attempts, whatever the processing, since the CRC mask is an
 independent keyed string) multiplies that bound; the union of the two decision routes costs a factor of 2.
 The bound holds for any unmarked video, whatever its content.
 """
@@ -282,14 +282,14 @@ def find_geometry(mark: np.ndarray) -> tuple[float, float, float, float]:
     Each axis is swept on its own (``_axis_scores``), then the four parameters are refined jointly.
     """
     noise = float(np.mean(mark**2))
-    vis, off = _axis_hypotheses(0.01, 1 / 128)
+    vis, off = _axis_hypotheses(0.02, 1 / 64)
     best_x = int(np.argmax(_axis_scores(mark, vis, off, noise)))
     best_y = int(np.argmax(_axis_scores(mark.T, vis, off, noise)))
     best = (float(vis[best_x]), float(off[best_x]), float(vis[best_y]), float(off[best_y]))
     integral = np.zeros((ANALYSIS + 1, ANALYSIS + 1))
     integral[1:, 1:] = mark.cumsum(0).cumsum(1)
-    vx, ox = _axis_hypotheses(0.004, 1 / 384, (best[0], best[1]))
-    vy, oy = _axis_hypotheses(0.004, 1 / 384, (best[2], best[3]))
+    vx, ox = _axis_hypotheses(0.005, 1 / 256, (best[0], best[1]))
+    vy, oy = _axis_hypotheses(0.005, 1 / 256, (best[2], best[3]))
     score = _captured(integral, _bounds(vy, oy), _bounds(vx, ox), noise)  # (Ny, Nx)
     iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)
     return float(vx[ix]), float(ox[ix]), float(vy[iy]), float(oy[iy])
@@ -378,7 +378,7 @@ def _decode(reading: CellReading, layout: Layout, key: bytes) -> tuple[np.ndarra
 
 
 REFINEMENTS = 2  # carrier re-estimations when the CRC fails
-DECODE_ATTEMPTS = 2 * (1 + REFINEMENTS)  # two signs per decode: the CRC's share of the p-value
+DECODE_ATTEMPTS = 2 * (2 + REFINEMENTS)  # two signs per decode (first component, best other, refinements)
 
 
 def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float = DEFAULT_P_THRESHOLD,
@@ -398,13 +398,20 @@ def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float =
     weights = pixel_weights(residual)  # (A, A)
     candidates = carrier_estimate(residual, weights)  # (COMPONENTS, T)
     # 4. geometry, cells and the pilot statistic (max over components and whole-cell shifts: Bonferroni)
-    readings = [read_cells(mark_estimate(residual, weights, seq), layout.pilot_cells, layout.pilot_signs)
-                for seq in candidates]
-    reading = max(readings, key=lambda r: abs(r.z))
+    # (the first component usually is the carrier: if its decode passes the CRC the others are not read; the
+    #  Bonferroni factor stays COMPONENTS, which keeps the bound valid, if conservative, for the early stop)
+    reading = read_cells(mark_estimate(residual, weights, candidates[0]), layout.pilot_cells, layout.pilot_signs)
+    message, crc_ok, soft, sign = _decode(reading, layout, key)
+    if not crc_ok:
+        others = [read_cells(mark_estimate(residual, weights, seq), layout.pilot_cells, layout.pilot_signs)
+                  for seq in candidates[1:]]
+        best = max([reading, *others], key=lambda r: abs(r.z))
+        if best is not reading:
+            reading = best
+            message, crc_ok, soft, sign = _decode(reading, layout, key)
     p_pilot = min(1.0, COMPONENTS * reading.hypotheses * _hoeffding_p(reading.z))
     # 5. decode; while the CRC fails, re-estimate the carrier by matched filtering with the re-encoded best decode
     #    in the data cells only (blind to the pilot signs, so the pilot statistic above stays valid)
-    message, crc_ok, soft, sign = _decode(reading, layout, key)
     refined = 0
     while not crc_ok and refined < REFINEMENTS:
         refined += 1
