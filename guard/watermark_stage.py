@@ -9,7 +9,6 @@ identifier written as ``alg`` into the C2PA ``c2pa.soft-binding`` assertion.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -86,7 +85,3 @@ class VideoWatermarkStage:
 def build_watermark_stage(policy: Policy) -> VideoWatermarkStage:
     return VideoWatermarkStage(_settings(policy))
 
-
-def describe(policy: Policy) -> dict[str, Any]:
-    """The effective settings, for ``videoguard policy`` style listings."""
-    return _settings(policy).model_dump()
