@@ -131,7 +131,10 @@ def check_prompt(
         raise InputError("give a prompt TEXT or --file F, not both or neither")
     prompts = [text] if text is not None else _read_prompts(file)  # type: ignore[arg-type]
     policy = current_policy()
-    pipeline = GuardedPipeline(policy, prompt=build_prompt_stage(policy))
+    pipeline = GuardedPipeline(policy)
+    for prompt in prompts:  # refuse bad input before loading any model
+        pipeline.validate_prompt(prompt)
+    pipeline.prompt = build_prompt_stage(policy)
     worst = Decision.ALLOW
     for prompt in prompts:
         verdict = pipeline.check_prompt(prompt)
@@ -160,12 +163,14 @@ def release(
     Example: videoguard release clip.mov -o released.mp4
     """
     from guard.assembly import build_pipeline
+    from guard.video_io import read_video
 
     _check_output(output, force)
     policy = current_policy()
     with progress("scanning, watermarking and signing", as_json):
+        clip = read_video(source, policy.limits)  # refuse bad input before loading any model
         try:
-            result = build_pipeline(policy, with_generator=False).release(source, output)
+            result = build_pipeline(policy, with_generator=False).release(clip, output)
         except Blocked as exc:
             _blocked(exc, as_json)
     _report_release(result, as_json)
@@ -186,9 +191,11 @@ def generate(
     Example: videoguard generate "a red circle moving left" -o clip.mp4 --seed 1
     """
     from guard.assembly import build_pipeline
+    from guard.pipeline import GuardedPipeline
 
     _check_output(output, force)
     policy = current_policy()
+    GuardedPipeline(policy).validate_prompt(prompt)  # refuse bad input before loading any model
     generator = None
     if model is not None:
         from guard.generator_stage import build_generator
