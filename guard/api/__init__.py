@@ -5,7 +5,21 @@ in ``guard.api.routers`` (one per area); the OpenAPI schema generated from the t
 ``guard.api.schemas`` is the contract.
 """
 
-from guard.api.app import create_app
-from guard.api.settings import ApiSettings
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["ApiSettings", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import FastAPI only when the app is asked for: ``videoguard keys`` and other commands start fast."""
+    if name == "create_app":
+        from guard.api.app import create_app
+
+        return create_app
+    if name == "ApiSettings":
+        from guard.api.settings import ApiSettings
+
+        return ApiSettings
+    raise AttributeError(name)

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from guard.bias.output_audit import GenderClassifier, run_output_audit
+if TYPE_CHECKING:  # the output audit pulls in image libraries: imported only when `audit bias` runs
+    from guard.bias.output_audit import GenderClassifier
+
 from guard.bias.prompt_audit import audit_prompts
-from guard.bias.report_html import render_html
 from guard.bias.settings import bias_settings
 from guard.bias.suites import SUITE_SOURCES, SUITES, load_suite
 from guard.errors import InputError, VideoguardError
@@ -87,12 +89,16 @@ def load_gender_classifier(spec: str | None) -> GenderClassifier | None:
 
 
 def write_report(report: dict[str, Any], out_dir: Path, force: bool) -> tuple[Path, Path]:
+    from guard.bias.report_html import render_html
+
     json_path, html_path = out_dir / REPORT_JSON, out_dir / REPORT_HTML
     if not force and (json_path.exists() or html_path.exists()):
         raise InputError(f"{out_dir} already holds a report; pass --force to overwrite")
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
-    html_path.write_text(render_html(report), encoding="utf-8")
+    for path, text in ((json_path, json.dumps(report, indent=1, ensure_ascii=False)), (html_path, render_html(report))):
+        tmp = path.with_name(f".{path.name}.part")  # write then rename: never a half-written report
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
     return json_path, html_path
 
 
@@ -112,6 +118,8 @@ def bias_command(
 
     Example: videoguard audit bias --suite occupations --seeds 8 -o reports/occupations
     """
+    from guard.bias.output_audit import run_output_audit
+
     try:
         policy = load_policy(_policy_path(ctx))
         settings = bias_settings(policy).audit
