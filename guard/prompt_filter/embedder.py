@@ -71,7 +71,13 @@ class MiniLmEmbedder:
             warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
             traced = torch.jit.trace(model, example_kwarg_inputs={
                 "input_ids": example["input_ids"], "attention_mask": example["attention_mask"]}, strict=False)
-            return torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced.eval()))
+            # TorchScript's profiling executor optimizes during the first calls: pay for it here, not on
+            # the first user prompt.
+            for texts in (["a cat"], ["a dog running on a beach at sunset", "a red car"], ["a b c d e f g h"] * 3):
+                warm = self.tokenizer(texts, padding=True, return_tensors="pt")
+                frozen(input_ids=warm["input_ids"], attention_mask=warm["attention_mask"])
+            return frozen
 
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         torch = self._torch

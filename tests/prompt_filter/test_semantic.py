@@ -67,6 +67,7 @@ def test_when_unsafe_text_after_128_tokens_then_still_scored_above_benign(check:
     assert long < alone  # ... but diluted by the filler in its window (a known weakness, see embedder.windows)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "batch",
     [["a cat"], ["a golden retriever playing fetch in a sunny park", "a cat"],
