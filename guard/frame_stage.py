@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from classifiers import FACE, FrameClassifier, FrameScores, blur_regions, build_classifier
 from classifiers.faces import HaarFaceDetector
 from guard.errors import PolicyError
 from guard.frame_sampling import FrameSampler, SamplingConfig, Selection
-from guard.policy import Policy, Threshold
+from guard.policy import Policy, Threshold, validate_section
 from guard.stages import Clip
 from guard.verdict import Decision, Verdict, stopwatch
 from guard.video_io import iter_video
@@ -99,12 +99,7 @@ class FrameSettings(BaseModel):
 
 
 def frame_settings(policy: Policy) -> FrameSettings:
-    try:
-        return FrameSettings.model_validate(policy.frames.settings)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise PolicyError(f"invalid policy at frames.settings.{where}: {first['msg']}") from exc
+    return validate_section(FrameSettings, policy.frames.settings, "frames.settings")
 
 
 def _build_classifiers(settings: FrameSettings) -> list[FrameClassifier]:

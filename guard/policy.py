@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -148,12 +148,21 @@ def load_policy(path: str | os.PathLike[str] | None = None, overrides: Mapping[s
         data = _merge(data, user)
     if overrides:
         data = _merge(data, overrides)
+    return validate_section(Policy, data, "")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_section(model: type[M], data: Mapping[str, Any], where: str) -> M:
+    """Validate ``data`` (the policy, or a stage's free-form ``settings`` at ``where``) against ``model``,
+    turning the first pydantic error into a one-line ``PolicyError`` that names the key."""
     try:
-        return Policy.model_validate(data)
+        return model.model_validate(dict(data))
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise PolicyError(f"invalid policy at {where}: {first['msg']}") from exc
+        path = ".".join([where, *(str(p) for p in first["loc"])] if where else [str(p) for p in first["loc"]])
+        raise PolicyError(f"invalid policy at {path}: {first['msg']}") from exc
 
 
 @lru_cache(maxsize=1)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 import watermark
-from guard.errors import InputError, PolicyError
-from guard.policy import Policy
+from guard.errors import InputError
+from guard.policy import Policy, validate_section
 from guard.stages import PAYLOAD_BYTES, Clip, WatermarkReading
 from guard.verdict import Decision, Verdict, stopwatch
 
@@ -33,12 +33,7 @@ class WatermarkSettings(BaseModel):
 
 
 def _settings(policy: Policy) -> WatermarkSettings:
-    try:
-        return WatermarkSettings.model_validate(dict(policy.watermark.settings))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise PolicyError(f"policy watermark.settings.{where}: {first['msg']}") from exc
+    return validate_section(WatermarkSettings, policy.watermark.settings, "watermark.settings")
 
 
 class VideoWatermarkStage:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from guard.errors import PolicyError
-from guard.policy import Policy
+from guard.policy import Policy, validate_section
 
 DEFAULT_RECOGNIZERS = ("people", "gender", "age", "skin_tone_ethnicity", "religion", "disability", "stereotype")
 
@@ -43,9 +42,4 @@ class BiasSettings(_Strict):
 
 
 def bias_settings(policy: Policy) -> BiasSettings:
-    try:
-        return BiasSettings.model_validate(policy.bias.settings)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise PolicyError(f"invalid policy at bias.settings.{where}: {first['msg']}") from exc
+    return validate_section(BiasSettings, policy.bias.settings, "bias.settings")
