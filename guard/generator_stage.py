@@ -53,12 +53,18 @@ class AdaptedGenerator:
     def _get(self) -> Any:
         with self._lock:
             if self._adapter is None:
+                from diffusers.utils import logging as diffusers_logging
+
                 from generator.adapters import as_video_generator
 
+                diffusers_logging.disable_progress_bar()  # the CLI shows its own progress; --json stays clean
                 try:
                     self._adapter = as_video_generator(self._model)
                 except ValueError as exc:
                     raise InputError(str(exc)) from exc
+                pipeline = getattr(self._adapter, "pipeline", None)
+                if pipeline is not None and hasattr(pipeline, "set_progress_bar_config"):
+                    pipeline.set_progress_bar_config(disable=True)
             return self._adapter
 
     def __call__(self, prompt: str, *, seed: int, num_inference_steps: int | None = None) -> Clip:
