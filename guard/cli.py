@@ -267,6 +267,31 @@ def scan(
         raise typer.Exit(EXIT_BLOCKED)
 
 
+@app.command()
+def sample(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the sample MP4.")],
+    image: Annotated[str, typer.Option(help="A scikit-image photograph to pan over.")] = "astronaut",
+    seconds: Annotated[float, typer.Option(min=0.5, max=60, help="Length in seconds.")] = 2.0,
+    size: Annotated[int, typer.Option(min=64, max=1080, help="Frame width and height.")] = 256,
+    force: ForceOpt = False,
+) -> None:
+    """Write a sample clip (a pan over a real photograph) to try release and verify on.
+
+    Example: videoguard sample -o sample.mp4 && videoguard release sample.mp4 -o released.mp4
+    """
+    from guard.sample import photo_pan
+    from guard.stages import Clip
+    from guard.video_io import write_mp4
+
+    _check_output(output, force)
+    try:
+        frames = photo_pan(frames=round(seconds * 24), size=size, image=image)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    write_mp4(Clip(frames, 24.0), output, crf=16)
+    typer.echo(f"wrote {output} ({len(frames)} frames, {size}x{size}, 24 fps)")
+
+
 # ---------------------------------------------------------------------------- serve / ledger / policy
 @app.command()
 def serve(

@@ -10,8 +10,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+from guard.sample import photo_pan  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -29,19 +30,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "home"
     monkeypatch.setenv("VIDEOGUARD_HOME", str(path))
     return path
-
-
-def photo_pan(frames: int = 48, size: int = 256, image: str = "astronaut") -> np.ndarray:
-    """A slow pan over a real photograph that ships with scikit-image: (T, size, size, 3) uint8."""
-    from skimage import data, transform
-
-    photo = getattr(data, image)()
-    if photo.ndim == 2:
-        photo = np.stack([photo] * 3, axis=-1)
-    scale = (size * 1.5) / min(photo.shape[:2])
-    big = (transform.rescale(photo, scale, channel_axis=-1, anti_aliasing=True) * 255).astype(np.uint8)
-    max_shift = big.shape[1] - size
-    return np.stack([big[:size, int(i * max_shift / max(frames - 1, 1)):][:, :size] for i in range(frames)])
 
 
 @pytest.fixture(scope="session")

@@ -16,11 +16,11 @@ import pytest
 from guard.errors import InputError
 from guard.middleware import CallableGenerator, frames_to_clip, guarded, is_diffusers_pipeline
 from guard.policy import default_policy
+from guard.sample import photo_pan
 from guard.stages import Clip
 from guard.verdict import Blocked, Decision
 from guard.verification import verify_video
 from tests.api.conftest import factory_available, prompt_stage_available, release_stages_available
-from tests.conftest import photo_pan
 
 PHOTOS = ("astronaut", "coffee", "chelsea")
 

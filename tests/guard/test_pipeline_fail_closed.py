@@ -20,9 +20,9 @@ from guard.ledger import Ledger
 from guard.manifest_store import ManifestStore
 from guard.pipeline import GuardedPipeline
 from guard.policy import load_policy
+from guard.sample import photo_pan
 from guard.stages import Clip
 from guard.verdict import Blocked, Decision
-from tests.conftest import photo_pan
 
 
 class PhotoPanGenerator:

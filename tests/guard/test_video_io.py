@@ -8,9 +8,9 @@ import pytest
 
 from guard.errors import InputError, InputTooLarge, UnsupportedMedia
 from guard.policy import Limits
+from guard.sample import photo_pan
 from guard.stages import Clip
 from guard.video_io import iter_video, read_video, write_mp4
-from tests.conftest import photo_pan
 
 
 def test_when_mp4_written_then_it_reads_back_as_h264_yuv420p(tmp_path: Path) -> None:

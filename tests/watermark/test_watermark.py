@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import watermark
-from tests.conftest import photo_pan
+from guard.sample import photo_pan
 from watermark.code import MESSAGE_BITS, conv_encode, keyed_crc, viterbi_decode
 
 PAYLOAD = bytes.fromhex("0123456789abcdef")

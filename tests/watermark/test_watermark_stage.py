@@ -7,10 +7,10 @@ import pytest
 
 from guard.errors import InputError, PolicyError
 from guard.policy import load_policy
+from guard.sample import photo_pan
 from guard.stages import Clip, WatermarkReading, WatermarkStage
 from guard.verdict import Decision
 from guard.watermark_stage import build_watermark_stage
-from tests.conftest import photo_pan
 
 PAYLOAD = bytes.fromhex("fedcba9876543210")
 
