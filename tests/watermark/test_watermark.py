@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import io
+import tempfile
+from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import pytest
 
 import watermark
 from guard.sample import photo_pan
+from guard.stages import Clip
+from guard.video_io import read_video, write_mp4
 from watermark.code import MESSAGE_BITS, conv_encode, keyed_crc, viterbi_decode
 
 PAYLOAD = bytes.fromhex("0123456789abcdef")
@@ -44,20 +46,11 @@ def marked(clip: np.ndarray) -> np.ndarray:
 
 
 def h264(frames: np.ndarray, crf: int) -> np.ndarray:
-    """Encode with libx264 (yuv420p) in memory and decode again."""
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=int(FPS))
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "fast"}
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    buffer.seek(0)
-    with av.open(buffer) as container:
-        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    """Encode with the project's own H.264 writer (yuv420p) and decode again."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "clip.mp4"
+        write_mp4(Clip(frames, FPS), path, crf=crf, preset="fast")
+        return read_video(path).frames
 
 
 def test_when_marked_clip_is_untouched_then_payload_is_recovered_with_tiny_p(marked: np.ndarray) -> None:
