@@ -140,11 +140,11 @@ class ProvenanceReport:
 
     @property
     def safety(self) -> dict[str, Any]:
-        return _assertion(self.manifest, SAFETY_LABEL) or {}
+        return assertion_data(self.manifest, SAFETY_LABEL) or {}
 
     @property
     def soft_binding(self) -> dict[str, Any]:
-        return _assertion(self.manifest, SOFT_BINDING_LABEL) or {}
+        return assertion_data(self.manifest, SOFT_BINDING_LABEL) or {}
 
     def to_dict(self) -> dict[str, Any]:
         return {"state": self.state, "codes": list(self.codes), "failures": list(self.failures),
@@ -152,7 +152,8 @@ class ProvenanceReport:
                 "title": self.manifest.get("title"), "signature": self.manifest.get("signature_info", {})}
 
 
-def _assertion(manifest: Mapping[str, Any], label: str) -> dict[str, Any] | None:
+def assertion_data(manifest: Mapping[str, Any], label: str) -> dict[str, Any] | None:
+    """The ``data`` of the first assertion labelled ``label`` in a manifest read back by c2pa."""
     for assertion in manifest.get("assertions", []):
         if assertion.get("label") == label:
             return assertion.get("data")

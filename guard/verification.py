@@ -12,7 +12,7 @@ from typing import Any
 from guard.errors import InputError
 from guard.manifest_store import ManifestStore
 from guard.policy import Policy
-from guard.provenance import ProvenanceReport, verify_file
+from guard.provenance import SAFETY_LABEL, SOFT_BINDING_LABEL, ProvenanceReport, assertion_data, verify_file
 from guard.video_io import read_video
 
 
@@ -75,14 +75,8 @@ def verify_video(path: str | Path, policy: Policy, store: ManifestStore | None =
         stored = (store or ManifestStore()).get(watermark["payload"])
         if stored is not None:
             recovered = {"manifest_label": stored.get("label"), "title": stored.get("title"),
-                         "safety": _assertion(stored, "io.videoguard.safety"),
-                         "soft_binding": _assertion(stored, "c2pa.soft-binding"),
+                         "safety": assertion_data(stored, SAFETY_LABEL),
+                         "soft_binding": assertion_data(stored, SOFT_BINDING_LABEL),
                          "signature": stored.get("signature_info", {})}
     return VerifyReport(str(path), c2pa_report, watermark, recovered)
 
-
-def _assertion(manifest: dict[str, Any], label: str) -> dict[str, Any] | None:
-    for assertion in manifest.get("assertions", []):
-        if assertion.get("label") == label:
-            return assertion.get("data")
-    return None
