@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from guard.ledger import Ledger
@@ -41,16 +41,49 @@ class PromptChain:
         self.checks = checks
 
     def __call__(self, prompt: str) -> Verdict:
-        parts: list[Verdict] = []
-        text = prompt
         with stopwatch() as elapsed:
-            for check in self.checks:
-                verdict = check(text)
-                parts.append(verdict)
-                if verdict.decision.stops_release:
-                    break
-                text = str(verdict.evidence.get("prompt", text))
-        merged = combine(self.name, parts, elapsed[0], prompt=text, original=prompt,
+            parts, text = self._rest(prompt, [])
+        return self._merge(prompt, parts, text, elapsed[0])
+
+    def check_batch(self, prompts: Sequence[str]) -> list[Verdict]:
+        """The same verdicts as one call per prompt, with the first check (the filter: its embedding and spaCy
+        calls) batched when it supports it; the cheap rule checks after it run per prompt.
+
+        Any exception (an invalid prompt in the batch) propagates, as the single call's would: the caller
+        then checks prompt by prompt."""
+        if not prompts:
+            return []
+        first = self.checks[0] if self.checks else None
+        batched = getattr(first, "check_batch", None)
+        if batched is None:
+            return [self(p) for p in prompts]
+        with stopwatch() as elapsed:
+            firsts = batched(list(prompts))
+        share = elapsed[0] / len(prompts)
+        out = []
+        for prompt, verdict in zip(prompts, firsts, strict=True):
+            with stopwatch() as rest_ms:
+                parts, text = self._rest(prompt, [verdict])
+            out.append(self._merge(prompt, parts, text, share + rest_ms[0]))
+        return out
+
+    def _rest(self, prompt: str, parts: list[Verdict]) -> tuple[list[Verdict], str]:
+        """Run the checks after ``parts`` (already done), each on the text the previous one passed on."""
+        text = prompt
+        for verdict in parts:
+            if verdict.decision.stops_release:
+                return parts, text
+            text = str(verdict.evidence.get("prompt", text))
+        for check in self.checks[len(parts):]:
+            verdict = check(text)
+            parts.append(verdict)
+            if verdict.decision.stops_release:
+                break
+            text = str(verdict.evidence.get("prompt", text))
+        return parts, text
+
+    def _merge(self, prompt: str, parts: list[Verdict], text: str, elapsed_ms: float) -> Verdict:
+        merged = combine(self.name, parts, elapsed_ms, prompt=text, original=prompt,
                          normalized=parts[0].evidence.get("normalized", prompt) if parts else prompt)
         for part in parts:
             for key in ("diversified", "people", "attributes", "stereotype"):

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,22 +76,37 @@ class Ledger:
 
     def append(self, kind: str, record: Mapping[str, Any]) -> int:
         """Append one record; returns its sequence number."""
-        record_json = canonical(record)
+        return self.append_many(kind, [record])[0]
+
+    def append_many(self, kind: str, records: Sequence[Mapping[str, Any]]) -> list[int]:
+        """Append several records in one transaction with one head-file write; returns their sequence numbers.
+
+        The chain is the same as appending them one by one. Why: the head file's write-and-rename costs about
+        4 ms of disk wait on this box, which capped single appends (serialized under the lock) near 250/s.
+        """
+        if not records:
+            return []
+        encoded = [canonical(record) for record in records]
         with self._lock:
             conn = self._writer
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 last = conn.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-                seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-                ts = time.time()
-                digest = chain_hash(prev, seq, ts, kind, record_json)
-                conn.execute(
-                    "INSERT INTO ledger (seq, ts, kind, record, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)",
-                    (seq, ts, kind, record_json, prev, digest),
-                )
-                self._write_head(seq, digest)  # under the write lock, so heads are written in order
+                seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+                seqs = []
+                for record_json in encoded:
+                    seq += 1
+                    ts = time.time()
+                    digest = chain_hash(prev, seq, ts, kind, record_json)
+                    conn.execute(
+                        "INSERT INTO ledger (seq, ts, kind, record, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)",
+                        (seq, ts, kind, record_json, prev, digest),
+                    )
+                    seqs.append(seq)
+                    prev = digest
+                self._write_head(seq, prev)  # under the write lock, so heads are written in order
                 conn.execute("COMMIT")
-                return seq
+                return seqs
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

@@ -15,7 +15,7 @@ import secrets
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -107,6 +107,19 @@ class GuardedPipeline:
             self._record("check_prompt", uuid.uuid4().hex, prompt, [verdict], verdict.decision)
         return verdict
 
+    def check_prompts(self, prompts: Sequence[str], *, record: bool = True) -> list[Verdict]:
+        """``check_prompt`` for several prompts at once: one batched call of the prompt gate (when it has
+        ``check_batch``) and one ledger transaction. The verdicts are those of one call per prompt; if the
+        batched call fails, every prompt is checked on its own, so one bad prompt cannot fail its neighbours."""
+        for prompt in prompts:
+            self.validate_prompt(prompt)
+        verdicts = self._prompt_verdicts(prompts)
+        if record and verdicts:
+            records = [self._record_of(uuid.uuid4().hex, p, [v], v.decision) for p, v in zip(prompts, verdicts,
+                                                                                              strict=True)]
+            self.ledger.append_many("check_prompt", records)
+        return verdicts
+
     def generate(self, prompt: str, output: str | Path, *, seed: int = 0,
                  num_inference_steps: int | None = None) -> Release:
         """Prompt -> checks -> model -> frame checks -> watermark -> sign -> release, or ``Blocked``."""
@@ -168,6 +181,20 @@ class GuardedPipeline:
         if not isinstance(verdict, Verdict):
             return Verdict("prompt", Decision.ERROR, reasons=("prompt stage returned no verdict",))
         return verdict
+
+    def _prompt_verdicts(self, prompts: Sequence[str]) -> list[Verdict]:
+        batched = getattr(self.prompt, "check_batch", None)
+        if batched is None or len(prompts) < 2:
+            return [self._prompt_verdict(p) for p in prompts]
+        policy = self.policy.prompt
+        failed, verdicts = self._run_stage("prompt", policy.required, policy.timeout_s, self.prompt,
+                                           lambda: batched(list(prompts)))
+        if failed is not None and any(StageTimeout.__name__ in r for r in failed.reasons):
+            return [failed] * len(prompts)  # a hung stage: fail closed now, not once more per prompt
+        if failed is None and isinstance(verdicts, list) and len(verdicts) == len(prompts) and all(
+                isinstance(v, Verdict) for v in verdicts):
+            return verdicts
+        return [self._prompt_verdict(p) for p in prompts]
 
     def _generate(self, prompt: str, seed: int, steps: int | None, verdicts: list[Verdict]) -> Clip | None:
         policy = self.policy.generator
@@ -290,13 +317,17 @@ class GuardedPipeline:
 
     def _record(self, kind: str, request_id: str, prompt: str | None, verdicts: list[Verdict],
                 decision: Decision, **extra: Any) -> int:
+        return self.ledger.append(kind, self._record_of(request_id, prompt, verdicts, decision, **extra))
+
+    def _record_of(self, request_id: str, prompt: str | None, verdicts: list[Verdict], decision: Decision,
+                   **extra: Any) -> dict[str, Any]:
         record: dict[str, Any] = {"request_id": request_id, "decision": decision.value,
                                   "verdicts": [self._public(v) for v in verdicts], **extra}
         if prompt is not None:
             record["prompt_sha256"] = sha256_text(prompt)
             if self.policy.ledger.log_prompt_text:
                 record["prompt"] = prompt
-        return self.ledger.append(kind, record)
+        return record
 
     def _safety_summary(self, request_id: str, release_id: str, prompt: str | None,
                         verdicts: list[Verdict]) -> dict[str, Any]:

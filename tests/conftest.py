@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Derived model files (MiniLM's ONNX export, ~20 s to build) are shared by test sessions, not rebuilt per temp home.
+os.environ.setdefault("VIDEOGUARD_MODEL_CACHE", os.path.join(tempfile.gettempdir(), "videoguard-test-model-cache"))
 
 from pathlib import Path  # noqa: E402
 

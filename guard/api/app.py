@@ -8,6 +8,7 @@ metrics. Tests call it with their own ``ApiSettings``; ``videoguard serve`` call
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -19,7 +20,8 @@ from fastapi.openapi.utils import get_openapi
 
 from guard import __version__
 from guard.api.access import AccessMiddleware
-from guard.api.engine import Engine
+from guard.api.batcher import PromptBatcher
+from guard.api.engine import Engine, check_each_prompt
 from guard.api.housekeeping import remove_stale_files
 from guard.api.jobs import Job, JobQueue
 from guard.api.keys import KeyStore
@@ -96,6 +98,10 @@ def create_app(settings: ApiSettings | None = None, *, policy: Policy | None = N
     app.state.keys = KeyStore()
     app.state.limiter = RateLimiter()
     app.state.offloader = Offloader(settings.cpu_workers, settings.cpu_max_pending)
+    app.state.prompt_batcher = PromptBatcher(
+        functools.partial(check_each_prompt, engine), app.state.offloader, window_ms=settings.prompt_batch_window_ms,
+        max_batch=settings.prompt_batch_max, concurrency=settings.cpu_workers, max_queued=settings.cpu_max_pending,
+        batch_timeout_s=settings.request_timeout_s, on_batch=metrics.prompt_batch_size.observe)
     app.state.jobs = JobQueue(_generation_runner(engine, metrics), workers=settings.job_workers,
                               capacity=settings.job_queue_size, ttl_s=settings.job_ttl_s, root=subdir("api") / "jobs",
                               on_change=metrics.queue_depth.set)

@@ -16,9 +16,11 @@ import threading
 from typing import Any
 
 from guard.assembly import build_pipeline, build_prompt_stage
+from guard.errors import InputError
 from guard.ledger import Ledger
 from guard.pipeline import GuardedPipeline
 from guard.policy import Policy
+from guard.verdict import Verdict
 
 log = logging.getLogger("guard.api.engine")
 
@@ -107,3 +109,23 @@ class Engine:
         if self._generation is not None:
             states["generator"] = "loaded" if self._generation.generator is not None else "missing"
         return states
+
+
+def check_each_prompt(engine: Engine, prompts: list[str]) -> list[Verdict | Exception]:
+    """Per prompt its verdict (recorded in the ledger), or the ``InputError`` that prompt alone must answer.
+
+    What the API's prompt batcher runs in a CPU worker: the valid prompts go through one batched
+    ``check_prompts`` call, so an invalid prompt never fails the others checked with it.
+    """
+    pipeline = engine.prompt_pipeline()
+    results: list[Verdict | Exception | None] = [None] * len(prompts)
+    valid: list[int] = []
+    for index, prompt in enumerate(prompts):
+        try:
+            pipeline.validate_prompt(prompt)
+            valid.append(index)
+        except InputError as exc:
+            results[index] = exc
+    for index, verdict in zip(valid, pipeline.check_prompts([prompts[i] for i in valid]), strict=True):
+        results[index] = verdict
+    return [r if r is not None else RuntimeError("prompt not checked") for r in results]

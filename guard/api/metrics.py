@@ -28,5 +28,8 @@ class Metrics:
                                  registry=self.registry)
         self.queue_full = Counter("videoguard_job_queue_full", "Generation requests refused with 503.",
                                   registry=self.registry)
+        self.prompt_batch_size = Histogram("videoguard_prompt_batch_size",
+                                           "Prompts per batched check of single-prompt requests.",
+                                           buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
         self.stages_loaded = Gauge("videoguard_stage_loaded", "1 if the stage is built, 0 if missing.", ["stage"],
                                    registry=self.registry)

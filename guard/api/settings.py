@@ -29,6 +29,12 @@ class ApiSettings(BaseModel):
     #: Threads for CPU-bound work of synchronous requests, and how many requests may wait for them.
     cpu_workers: int = Field(default=2, ge=1)
     cpu_max_pending: int = Field(default=64, ge=1)
+    #: Concurrent single-prompt checks are checked together (``guard.api.batcher``): at most this many per
+    #: batch (1 turns batching off) ...
+    prompt_batch_max: int = Field(default=16, ge=1)
+    #: ... and a free worker waits this many milliseconds for more prompts before starting a partial batch
+    #: (0: start at once; prompts that arrive while the workers are busy are batched anyway).
+    prompt_batch_window_ms: float = Field(default=2.0, ge=0, le=1000)
     #: Generation jobs: worker threads (0 holds jobs queued, for maintenance) and queue capacity.
     job_workers: int = Field(default=1, ge=0)
     job_queue_size: int = Field(default=8, ge=1)

@@ -26,7 +26,7 @@ def _check_all(request: Request, prompts: list[str]) -> list[Verdict]:
             pipeline.validate_prompt(prompt)
         except InputError as exc:
             raise type(exc)(f"prompts[{index}]: {exc}" if len(prompts) > 1 else str(exc)) from exc
-    return [pipeline.check_prompt(prompt) for prompt in prompts]
+    return pipeline.check_prompts(prompts)  # one batched call of the prompt gate, one ledger transaction
 
 
 def _log_fields(request: Request, prompts: list[str], verdicts: list[Verdict]) -> None:
@@ -46,9 +46,9 @@ def _log_fields(request: Request, prompts: list[str], verdicts: list[Verdict]) -
              responses=problems(400, *AUTH, 413, 422, 503, 504))
 async def check_prompt(request: Request, body: PromptCheckRequest) -> VerdictOut:
     app = state(request)
-    verdicts = await app.offloader.run(_check_all, request, [body.prompt], timeout_s=app.settings.request_timeout_s)
-    _log_fields(request, [body.prompt], verdicts)
-    return public_verdict(verdicts[0], app.policy)
+    verdict = await app.prompt_batcher.check(body.prompt, timeout_s=app.settings.request_timeout_s)
+    _log_fields(request, [body.prompt], [verdict])
+    return public_verdict(verdict, app.policy)
 
 
 @router.post("/check-batch", response_model=PromptBatchResponse, summary="Check several prompts in one call",
