@@ -35,13 +35,13 @@ from generator.train_vae import to_tensor
 
 TRANSFORMER_CONFIG = dict(
     patch_size=(1, 4, 4),
-    num_attention_heads=4,
+    num_attention_heads=8,
     attention_head_dim=32,
     in_channels=16,
     out_channels=16,
     text_dim=TEXT_DIM,
     freq_dim=256,
-    ffn_dim=512,
+    ffn_dim=1024,
     num_layers=5,
     cross_attn_norm=True,
     qk_norm="rms_norm_across_heads",

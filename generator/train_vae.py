@@ -11,9 +11,15 @@ of ``(seed, k)``, so a resumed run sees the same batches):
 - ``full``: encoder + decoder, L1 + MSE + a tiny KL term.
 - ``decoder``: the encoder frozen (the transformer trains on its latents meanwhile), the decoder
   keeps improving reconstruction.
+- ``robust``: starts from the ``decoder`` stage, encoder still frozen, and teaches the decoder to draw
+  clean frames from imperfect latents: each latent is shrunk towards its mean by a random factor and
+  gets gaussian noise (``--latent-noise``). Why: a sampled latent is never exactly an encoder output
+  (an undertrained transformer's samples are shrunk and noisy), and a decoder that only ever saw
+  encoder outputs turns that error into coloured speckle instead of a slightly soft picture.
 
     python -m generator.train_vae --stage full --steps 2000 --out runs/vae
     python -m generator.train_vae --stage decoder --steps 2500 --out runs/vae
+    python -m generator.train_vae --stage robust --steps 600 --lr 2e-4 --out runs/vae
     python -m generator.train_vae --export runs/vae/export --out runs/vae
 """
 
@@ -106,15 +112,28 @@ def eval_psnr(vae: AutoencoderKL, clips: int = 4, offset: int = 0) -> float:
     return float(np.mean(scores))
 
 
+def corrupt_latents(z: torch.Tensor, noise: float) -> torch.Tensor:
+    """Half the batch kept clean (reconstruction must not get worse); the other half shrunk towards
+    the per-channel mean by a factor in [0.5, 1] and given gaussian noise of std up to ``noise`` x the
+    latents' std."""
+    b = z.shape[0]
+    mean = z.mean(dim=(0, 2, 3), keepdim=True)
+    std = z.std()
+    hit = (torch.arange(b) % 2 == 1).float().view(b, 1, 1, 1)
+    shrink = 1.0 - 0.5 * torch.rand(b, 1, 1, 1) * hit
+    sigma = noise * std * torch.rand(b, 1, 1, 1) * hit
+    return mean + shrink * (z - mean) + sigma * torch.randn_like(z)
+
+
 def train(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / f"ckpt_{args.stage}.pt"
     vae = build_vae()
-    if args.stage == "decoder":
-        full = torch.load(out / "ckpt_full.pt", weights_only=False)
-        vae.load_state_dict(full["model"])
+    if args.stage in ("decoder", "robust"):
+        init = torch.load(out / ("ckpt_full.pt" if args.stage == "decoder" else "ckpt_decoder.pt"), weights_only=False)
+        vae.load_state_dict(init["model"])
         vae.encoder.requires_grad_(False)
         vae.quant_conv.requires_grad_(False)
     params = [p for p in vae.parameters() if p.requires_grad]
@@ -135,12 +154,14 @@ def train(args: argparse.Namespace) -> None:
             lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * decay)
             for g in opt.param_groups:
                 g["lr"] = lr
-            data_seed = args.seed + (0 if args.stage == "full" else 1)
+            data_seed = args.seed + {"full": 0, "decoder": 1, "robust": 2}[args.stage]
             x = batch_for_step(data_seed, step, args.batch, args.crop)  # (B, 3, c, c)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-                if args.stage == "decoder":
+                if args.stage in ("decoder", "robust"):
                     with torch.no_grad():
                         z = vae.encode(x).latent_dist.mode()
+                        if args.stage == "robust":
+                            z = corrupt_latents(z, args.latent_noise)
                     y = vae.decode(z).sample
                     kl = torch.zeros(())
                 else:
@@ -172,7 +193,8 @@ def export(args: argparse.Namespace) -> None:
     """Write the best available checkpoint as a diffusers ``AutoencoderKL`` directory, with the latent
     shift/scale measured on training clips so latents are roughly zero-mean unit-variance."""
     out = Path(args.out)
-    src = out / "ckpt_decoder.pt" if (out / "ckpt_decoder.pt").exists() else out / "ckpt_full.pt"
+    src = next(out / f"ckpt_{stage}.pt" for stage in ("robust", "decoder", "full")
+               if (out / f"ckpt_{stage}.pt").exists())
     vae = build_vae()
     vae.load_state_dict(torch.load(src, weights_only=False)["model"])
     vae.eval()
@@ -187,7 +209,9 @@ def export(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", choices=["full", "decoder"], default="full")
+    p.add_argument("--stage", choices=["full", "decoder", "robust"], default="full")
+    p.add_argument("--latent-noise", type=float, default=0.3,
+                   help="robust: largest noise std, in units of the latents' own std")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop at this step (the learning-rate schedule still follows --steps)")
