@@ -4,10 +4,16 @@ The clip is built from photographs that ship with scikit-image: one shot per pho
 camera pan with a slow zoom (so consecutive frames really differ), encoded with PyAV (libx264).
 Measured in the same run, on the same file:
 
-- ``decode``: ``guard.video_io.iter_video`` over every frame, RGB conversion included: the floor
-  (PyAV decoding without the RGB conversion is printed too, for reference);
+- ``decode``: ``guard.video_io.iter_frames`` over every frame (PyAV decoding, no RGB conversion): the
+  floor, since every frame must be decoded;
+- ``decode + RGB``: ``guard.video_io.iter_video``, every frame converted to RGB (the floor before the
+  scan stopped converting frames it does not classify);
 - ``scan``: ``guard.frame_stage.scan_file`` with the default policy (decode + sampling + NudeNet +
-  OpenNSFW + aggregation), models already loaded (load time is reported separately).
+  OpenNSFW + aggregation), models already loaded (load time is reported separately); the sampler sees
+  every frame through its YUV planes and only the selected frames are converted to RGB;
+- ``scan, RGB every frame``: the same engine and sampler fed by ``iter_video`` (every frame converted
+  to RGB first): the previous path, the before/after baseline. Its per-frame scores are compared with
+  the scan's: the selected frames and their scores must be the same.
 
 Figures are medians over ``--repeats`` runs, reported as real-time factors (video seconds per
 wall-clock second) and as the ratio scan / decode. Target: scan >= 10x real time on 2 cores.
@@ -27,6 +33,7 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -69,12 +76,44 @@ def make_clip(path: Path, seconds: float, shot_seconds: float = 2.5) -> int:
     return total
 
 
-def raw_decode(path: Path) -> int:
-    """PyAV decode with no RGB conversion: what decoding costs before ``iter_video`` converts each frame."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        return sum(1 for _ in container.decode(stream))
+def scan_rgb_every_frame(path: Path, policy: Any) -> list[Any]:
+    """The previous scan path: the same sampler and engine, every frame converted to RGB before sampling."""
+    from guard.frame_sampling import FrameSampler
+    from guard.frame_stage import _background_batches, _cached_stage
+    from guard.video_io import iter_video
+
+    stage = _cached_stage(policy)
+    sampler = FrameSampler(stage.settings.sampling)
+    return stage.engine.run(_background_batches(iter_video(path, policy.limits), sampler, stage.settings.batch_size))
+
+
+def scan_records(path: Path, policy: Any) -> list[Any]:
+    """The current scan path's per-frame records (what ``scan_file`` aggregates)."""
+    from guard.frame_sampling import FrameSampler
+    from guard.frame_stage import _background_batches, _cached_stage
+    from guard.video_io import iter_frames
+
+    stage = _cached_stage(policy)
+    sampler = FrameSampler(stage.settings.sampling)
+    return stage.engine.run(_background_batches(iter_frames(path, policy.limits), sampler,
+                                                stage.settings.batch_size))
+
+
+def compare_records(new: list[Any], old: list[Any]) -> dict[str, Any]:
+    """Same frames selected, and the largest score difference over the frames both paths classified."""
+    new_by, old_by = {r.index: r for r in new}, {r.index: r for r in old}
+    common = sorted(set(new_by) & set(old_by))
+    diff = max((abs(new_by[i].scores.get(c, 0.0) - old_by[i].scores.get(c, 0.0))
+                for i in common for c in set(new_by[i].scores) | set(old_by[i].scores)), default=0.0)
+    return {"same_frames": set(new_by) == set(old_by), "only_new": sorted(set(new_by) - set(old_by)),
+            "only_old": sorted(set(old_by) - set(new_by)), "max_score_diff": round(diff, 6)}
+
+
+def timed(fn: Any) -> tuple[float, float, Any]:
+    """(wall s, process CPU s of all threads, result)."""
+    started, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - started, time.process_time() - cpu, result
 
 
 def main() -> None:
@@ -86,7 +125,7 @@ def main() -> None:
 
     from guard.frame_stage import _cached_stage, scan_file
     from guard.policy import load_policy
-    from guard.video_io import iter_video
+    from guard.video_io import iter_frames, iter_video
 
     policy = load_policy()
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,24 +139,24 @@ def main() -> None:
         _cached_stage(policy)  # load the models once, as a long-running process would
         load_s = time.perf_counter() - started
         scan_file(path, policy)  # warm-up (first ONNX runs allocate)
+        comparison = compare_records(scan_records(path, policy), scan_rgb_every_frame(path, policy))
 
-        decode_times, scan_times, decode_cpu, scan_cpu, raw_times = [], [], [], [], []
+        runs: dict[str, list[tuple[float, float]]] = {k: [] for k in ("decode", "decode_rgb", "scan", "scan_rgb")}
         verdict = None
-        for _ in range(args.repeats):
-            started = time.perf_counter()
-            raw_decode(path)
-            raw_times.append(time.perf_counter() - started)
-            started, cpu = time.perf_counter(), time.process_time()
-            decoded = sum(1 for _ in iter_video(path, policy.limits))
-            decode_times.append(time.perf_counter() - started)
-            decode_cpu.append(time.process_time() - cpu)
-            started, cpu = time.perf_counter(), time.process_time()
-            verdict = scan_file(path, policy)
-            scan_times.append(time.perf_counter() - started)
-            scan_cpu.append(time.process_time() - cpu)
-        assert verdict is not None and decoded == frames
+        for _ in range(args.repeats):  # interleaved, so load changes hit every measure alike
+            wall, cpu, decoded = timed(lambda: sum(1 for _ in iter_frames(path, policy.limits)))
+            runs["decode"].append((wall, cpu))
+            wall, cpu, decoded_rgb = timed(lambda: sum(1 for _ in iter_video(path, policy.limits)))
+            runs["decode_rgb"].append((wall, cpu))
+            wall, cpu, verdict = timed(lambda: scan_file(path, policy))
+            runs["scan"].append((wall, cpu))
+            wall, cpu, _ = timed(lambda: scan_rgb_every_frame(path, policy))
+            runs["scan_rgb"].append((wall, cpu))
+        assert verdict is not None and decoded == decoded_rgb == frames
 
-    decode_s, scan_s = statistics.median(decode_times), statistics.median(scan_times)
+    wall = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
+    best = {k: min(w for w, _ in v) for k, v in runs.items()}
+    cpu = {k: statistics.median(c for _, c in v) for k, v in runs.items()}
     sampled = verdict.evidence["sampled_frames"]
     result = {
         "clip": f"{WIDTH}x{HEIGHT} {FPS} fps H.264, {duration:.1f} s, {frames} frames",
@@ -125,37 +164,50 @@ def main() -> None:
         "loadavg_1m": round(os.getloadavg()[0], 2),
         "encode_s": round(encode_s, 2),
         "model_load_s": round(load_s, 2),
-        "decode_s": round(decode_s, 3),
-        "scan_s": round(scan_s, 3),
-        "raw_decode_s": round(statistics.median(raw_times), 3),
-        "decode_x_realtime": round(duration / decode_s, 1),
-        "scan_x_realtime": round(duration / scan_s, 1),
-        "scan_over_decode": round(scan_s / decode_s, 2),
-        "best_decode_x_realtime": round(duration / min(decode_times), 1),
-        "best_scan_x_realtime": round(duration / min(scan_times), 1),
-        "decode_cpu_s": round(statistics.median(decode_cpu), 3),
-        "scan_cpu_s": round(statistics.median(scan_cpu), 3),
-        "scan_x_realtime_if_2_idle_cores": round(duration / (statistics.median(scan_cpu) / 2), 1),
+        "decode_s": round(wall["decode"], 3),
+        "decode_rgb_s": round(wall["decode_rgb"], 3),
+        "scan_s": round(wall["scan"], 3),
+        "scan_rgb_every_frame_s": round(wall["scan_rgb"], 3),
+        "decode_x_realtime": round(duration / wall["decode"], 1),
+        "decode_rgb_x_realtime": round(duration / wall["decode_rgb"], 1),
+        "scan_x_realtime": round(duration / wall["scan"], 1),
+        "scan_rgb_every_frame_x_realtime": round(duration / wall["scan_rgb"], 1),
+        "scan_over_decode": round(wall["scan"] / wall["decode"], 2),
+        "scan_over_scan_rgb_every_frame": round(wall["scan"] / wall["scan_rgb"], 2),
+        "best_decode_x_realtime": round(duration / best["decode"], 1),
+        "best_scan_x_realtime": round(duration / best["scan"], 1),
+        "best_scan_rgb_every_frame_x_realtime": round(duration / best["scan_rgb"], 1),
+        "decode_cpu_s": round(cpu["decode"], 3),
+        "decode_rgb_cpu_s": round(cpu["decode_rgb"], 3),
+        "scan_cpu_s": round(cpu["scan"], 3),
+        "scan_rgb_every_frame_cpu_s": round(cpu["scan_rgb"], 3),
+        "scan_x_realtime_if_2_idle_cores": round(duration / (cpu["scan"] / 2), 1),
         "sampled_frames": sampled,
         "sampling": verdict.evidence["sampling"],
         "decision": verdict.decision.value,
-        "runs_scan_s": [round(t, 3) for t in scan_times],
-        "runs_decode_s": [round(t, 3) for t in decode_times],
+        "scores_vs_rgb_every_frame": comparison,
+        "runs": {k: [round(w, 3) for w, _ in v] for k, v in runs.items()},
     }
     print(f"clip               {result['clip']}")
-    print(f"decode alone       {decode_s:.2f} s  = {result['decode_x_realtime']}x real time (the floor)")
-    print(f"  of which YUV     {result['raw_decode_s']:.2f} s without the RGB conversion (PyAV alone, reference)")
-    print(f"scan (default)     {scan_s:.2f} s  = {result['scan_x_realtime']}x real time "
+    print(f"decode alone       {wall['decode']:.2f} s  = {result['decode_x_realtime']}x real time (the floor: "
+          f"every frame decoded, none converted)")
+    print(f"decode + RGB       {wall['decode_rgb']:.2f} s  = {result['decode_rgb_x_realtime']}x real time "
+          "(every frame converted to RGB: the previous floor)")
+    print(f"scan (default)     {wall['scan']:.2f} s  = {result['scan_x_realtime']}x real time "
           f"({sampled} of {frames} frames classified: {result['sampling']})")
-    print(f"scan / decode      {result['scan_over_decode']}x the decode time")
-    print(f"best runs          decode {result['best_decode_x_realtime']}x, scan {result['best_scan_x_realtime']}x "
-          "real time (the least-disturbed of the runs)")
-    print(f"CPU time           decode {result['decode_cpu_s']} s, scan {result['scan_cpu_s']} s (all threads); "
+    print(f"scan, RGB every    {wall['scan_rgb']:.2f} s  = {result['scan_rgb_every_frame_x_realtime']}x real time "
+          "(the previous path, same run)")
+    print(f"scan / decode      {result['scan_over_decode']}x the decode time; scan / previous path "
+          f"{result['scan_over_scan_rgb_every_frame']}")
+    print(f"same results       {comparison} (current vs previous path: selected frames, max score difference)")
+    print(f"best runs          decode {result['best_decode_x_realtime']}x, scan {result['best_scan_x_realtime']}x, "
+          f"previous path {result['best_scan_rgb_every_frame_x_realtime']}x real time (least-disturbed runs)")
+    print(f"CPU time           decode {result['decode_cpu_s']} s, decode + RGB {result['decode_rgb_cpu_s']} s, "
+          f"scan {result['scan_cpu_s']} s, previous path {result['scan_rgb_every_frame_cpu_s']} s (all threads); "
           f"on 2 idle cores the scan could reach at best {result['scan_x_realtime_if_2_idle_cores']}x real time")
-    print(f"target             scan >= 10x real time: {'met' if duration / scan_s >= 10 else 'NOT met'} "
+    print(f"target             scan >= 10x real time: {'met' if duration / wall['scan'] >= 10 else 'NOT met'} "
           f"(1-min load average {result['loadavg_1m']} on {os.cpu_count()} cores)")
     print(json.dumps(result))
-
 
 if __name__ == "__main__":
     main()

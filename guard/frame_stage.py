@@ -7,7 +7,8 @@ Two entry points share one engine:
   returned clip and the decision is at least ``rewrite``.
 - ``scan_file(path, policy)`` -> ``Verdict``, for ``videoguard scan`` and the API: the file streams
   through the sampler (decoding runs in a background thread, overlapping the models) and never sits
-  whole in memory. ``InputError`` from ``guard.video_io`` (corrupt, unsupported, oversized) propagates.
+  whole in memory; only the frames the sampler selects are converted to RGB. ``InputError`` from
+  ``guard.video_io`` (corrupt, unsupported, oversized) propagates.
 
 Aggregation: each category's score is its maximum over the sampled frames and over classifiers.
 A category blocks when at least ``k`` of any ``n`` consecutive sampled frames reach its block
@@ -25,6 +26,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,11 +37,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from classifiers import FACE, FrameClassifier, FrameScores, blur_regions, build_classifier
 from classifiers.faces import HaarFaceDetector
 from guard.errors import PolicyError
-from guard.frame_sampling import FrameSampler, SamplingConfig, Selection
+from guard.frame_sampling import Frame, FrameSampler, SamplingConfig, Selection
 from guard.policy import Policy, Threshold, validate_section
 from guard.stages import Clip
 from guard.verdict import Decision, Verdict, stopwatch
-from guard.video_io import iter_video
+from guard.video_io import iter_frames
 
 STAGE = "frames"
 SELECTION_QUEUE = 16  # selected frames buffered ahead of the classifiers (bounds memory)
@@ -385,11 +387,12 @@ def build_frame_stage(policy: Policy) -> FrameStage:
     return FrameStage(policy)
 
 
-def _background_batches(path: str | Path, policy: Policy, sampler: FrameSampler,
+def _background_batches(frames: Iterator[tuple[int, float, Frame]], sampler: FrameSampler,
                         batch_size: int) -> Iterator[list[Selection]]:
     """Decode and sample on a background thread; yield batches of selected frames as they arrive.
 
-    Decoding and change detection see every frame and run ahead of the classifiers by up to
+    ``frames`` is a lazy decoder (``iter_frames``): it runs on the background thread and is closed
+    there. Decoding and change detection see every frame and run ahead of the classifiers by up to
     ``SELECTION_QUEUE`` selected frames (bounded memory), so PyAV and the models (which both
     release the GIL) overlap. A batch is whatever is ready, up to ``batch_size``, so the models
     never wait for a full batch. Errors raised while decoding (``InputError``) are re-raised here.
@@ -409,9 +412,10 @@ def _background_batches(path: str | Path, policy: Policy, sampler: FrameSampler,
 
     def produce() -> None:
         try:
-            for selection in _stream_selections(sampler, iter_video(path, policy.limits)):
-                if not put(selection):
-                    return
+            with closing(_stream_selections(sampler, frames)) as selections:
+                for selection in selections:
+                    if not put(selection):
+                        return
             put(done)
         except BaseException as exc:  # handed to the consumer, which raises it
             put(exc)
@@ -461,7 +465,7 @@ def scan_file(path: str | Path, policy: Policy, *, stage: FrameStage | None = No
     timeout_s = policy.frames.timeout_s
     with stopwatch() as elapsed:
         sampler = FrameSampler(stage.settings.sampling)
-        batches = _background_batches(path, policy, sampler, stage.settings.batch_size)
+        batches = _background_batches(iter_frames(path, policy.limits), sampler, stage.settings.batch_size)
         try:
             records = stage.engine.run(batches, deadline=time.monotonic() + timeout_s)
         except ScanTimeout as exc:
@@ -477,9 +481,14 @@ def scan_file(path: str | Path, policy: Policy, *, stage: FrameStage | None = No
     return _verdict(stage.engine, policy, sampler, records, elapsed[0], source=Path(path).name)
 
 
-def _stream_selections(sampler: FrameSampler, frames: Iterator[tuple[int, float, np.ndarray]]) -> Iterator[Selection]:
-    for index, timestamp_s, frame in frames:
-        yield from sampler.offer(index, timestamp_s, frame)
+def _stream_selections(sampler: FrameSampler, frames: Iterator[tuple[int, float, Frame]]) -> Iterator[Selection]:
+    try:
+        for index, timestamp_s, frame in frames:
+            yield from sampler.offer(index, timestamp_s, frame)
+    finally:  # closes the video file even when the scan stops early
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
     yield from sampler.finish()
 
 

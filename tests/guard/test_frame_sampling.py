@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import av
+import cv2
 import numpy as np
 import pytest
 
-from guard.frame_sampling import FrameSampler, SamplingConfig, sample
+from guard.frame_sampling import FrameSampler, SamplingConfig, change_score, sample, thumbnail
+from guard.stages import Clip
+from guard.video_io import DecodedFrame, iter_frames, write_mp4
 from tests.classifiers.media import fitted, pan
 
 FPS = 24.0
@@ -91,3 +97,65 @@ def test_when_short_video_is_buffered_then_large_frames_are_downscaled_with_thei
 def test_when_sampling_config_invalid_then_value_error_names_field(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):
         FrameSampler(SamplingConfig(**{field: value}))
+
+
+# --- Decoded frames: the thumbnail comes from the YUV planes, RGB only for selected frames ---------------------
+
+
+def _decoded(rgb: np.ndarray, pix_fmt: str, colorspace: int, full_range: bool) -> DecodedFrame:
+    """An RGB frame converted by swscale to ``pix_fmt`` and tagged the way a decoder tags it."""
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+        format=pix_fmt, dst_colorspace=colorspace, dst_color_range=2 if full_range else 1)
+    frame.colorspace, frame.color_range = colorspace, 2 if full_range else 1
+    return DecodedFrame(frame)
+
+
+@pytest.mark.parametrize(
+    ("pix_fmt", "colorspace", "full_range", "size"),
+    [("yuv420p", 5, False, (144, 256)), ("yuv420p", 1, False, (144, 256)), ("yuvj420p", 5, True, (144, 256)),
+     ("yuv444p", 1, True, (144, 256)), ("yuv422p", 5, False, (720, 1280)), ("yuv420p", 5, False, (33, 65))],
+)
+def test_when_frame_is_decoded_yuv_then_its_thumbnail_matches_the_rgb_thumbnail(
+        pix_fmt: str, colorspace: int, full_range: bool, size: tuple[int, int]) -> None:
+    height, width = size
+    frames = pan("astronaut", 2, width, height, speed=8)
+    decoded = [_decoded(f, pix_fmt, colorspace, full_range) for f in frames]
+    assert all(d.yuv() is not None for d in decoded)
+    from_yuv = [thumbnail(d) for d in decoded]
+    from_rgb = [thumbnail(d.rgb()) for d in decoded]  # what the decoder's own RGB conversion gives
+    assert all(np.abs(a - b).mean() < 1.5 for a, b in zip(from_yuv, from_rgb, strict=True))
+    assert change_score(*from_yuv) == pytest.approx(change_score(*from_rgb), abs=0.01)
+    assert change_score(*from_yuv) > 0.05  # the two frames do differ: the comparison is not vacuous
+
+
+def test_when_frame_is_not_planar_8_bit_yuv_then_the_thumbnail_falls_back_to_rgb() -> None:
+    rgb = fitted("coffee", 128, 72)
+    decoded = DecodedFrame(av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="nv12"))
+    assert decoded.yuv() is None
+    assert np.array_equal(thumbnail(decoded), thumbnail(decoded.rgb()))
+
+
+def _equal_luma_recolour(frame: np.ndarray) -> np.ndarray:
+    """The same picture in other colours: luma kept, the two chroma channels swapped."""
+    ycrcb = cv2.cvtColor(frame, cv2.COLOR_RGB2YCrCb)
+    return cv2.cvtColor(ycrcb[..., [0, 2, 1]].copy(), cv2.COLOR_YCrCb2RGB)
+
+
+@pytest.mark.parametrize("flash", ["photo", "colour_only"])
+def test_when_a_file_hides_one_odd_frame_then_sampling_the_yuv_planes_selects_it(tmp_path: Path, flash: str) -> None:
+    frames = pan("coffee", 320)  # (320, 144, 256, 3)
+    odd = fitted("astronaut", 256, 144) if flash == "photo" else _equal_luma_recolour(frames[157])
+    frames[157] = odd
+    path = tmp_path / "flash.mp4"
+    write_mp4(Clip(frames, FPS), path, crf=18, preset="ultrafast")
+    selections = list(sample(iter_frames(path)))
+    selected = {s.index: s.reason for s in selections}
+    assert selected.get(157) in ("change", "odd"), selected
+    assert len(selected) < 320 * 0.15
+    assert all(isinstance(s.frame, np.ndarray) and s.frame.shape == (144, 256, 3) for s in selections)
+    if flash == "colour_only":  # the control: in luma alone the frame would not stand out
+        decoded = {i: f for i, _, f in iter_frames(path) if 156 <= i <= 158}
+        luma = {i: thumbnail(cv2.cvtColor(cv2.cvtColor(f.rgb(), cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB))
+                for i, f in decoded.items()}
+        assert change_score(luma[157], luma[156]) < SamplingConfig().odd_min_change
+        assert change_score(thumbnail(decoded[157]), thumbnail(decoded[156])) > SamplingConfig().min_change

@@ -17,7 +17,7 @@ from guard.frame_stage import build_frame_stage, scan_file
 from guard.policy import Policy, load_policy
 from guard.stages import Clip
 from guard.verdict import Decision
-from guard.video_io import write_mp4
+from guard.video_io import read_video, write_mp4
 from tests.classifiers.media import fitted, pan
 
 FPS = 24.0
@@ -60,6 +60,17 @@ def test_when_benign_photographs_then_allowed_with_evidence(benign_video: Path) 
     assert {c["name"] for c in evidence["classifiers"]} == {"nudenet", "opennsfw"}
     assert {"sexual", "nudity", "nsfw"} <= set(verdict.scores)
     json.dumps(verdict.to_dict())
+
+
+def test_when_file_is_sampled_from_yuv_planes_then_results_equal_the_scan_of_its_rgb_frames(
+        benign_video: Path) -> None:
+    policy = load_policy()
+    streamed = scan_file(benign_video, policy)  # thumbnails from the YUV planes, RGB only for selected frames
+    in_memory, _ = build_frame_stage(policy)(read_video(benign_video))  # every frame decoded to RGB first
+    for key in ("sampled_frames", "sampling", "total_frames"):
+        assert streamed.evidence[key] == in_memory.evidence[key], key
+    assert streamed.scores == pytest.approx(in_memory.scores, abs=1e-6)
+    assert streamed.decision is in_memory.decision
 
 
 def test_when_flash_frame_fires_a_classifier_then_verdict_reports_its_time(flash_video: Path) -> None:

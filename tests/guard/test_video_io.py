@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -10,7 +11,7 @@ from guard.errors import InputError, InputTooLarge, UnsupportedMedia
 from guard.policy import Limits
 from guard.sample import photo_pan
 from guard.stages import Clip
-from guard.video_io import iter_video, read_video, write_mp4
+from guard.video_io import iter_frames, iter_video, read_video, write_mp4
 
 
 def test_when_mp4_written_then_it_reads_back_as_h264_yuv420p(tmp_path: Path) -> None:
@@ -91,6 +92,19 @@ def test_when_streaming_then_frames_come_with_timestamps(sample_video: Path) -> 
     stamps = [(i, t) for i, t, _ in iter_video(sample_video)]
     assert len(stamps) == 48
     assert stamps[24][1] == pytest.approx(1.0, abs=0.05)
+
+
+def test_when_frames_are_decoded_lazily_then_rgb_and_yuv_planes_describe_the_same_picture(sample_video: Path) -> None:
+    eager = [frame for _, _, frame in iter_video(sample_video)]
+    lazy = list(iter_frames(sample_video))  # the decoded frames stay valid while held
+    assert len(lazy) == len(eager) == 48
+    for (_, _, decoded), rgb in zip(lazy, eager, strict=True):
+        planes = decoded.yuv()
+        assert planes is not None and planes.y.shape == (256, 256) and planes.u.shape == planes.v.shape == (128, 128)
+        assert not planes.bt709 and not planes.full_range  # libx264's default tags: BT.601, limited range
+        assert np.array_equal(decoded.rgb(), rgb)
+        luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) * 219 / 255 + 16  # limited-range luma
+        assert np.abs(planes.y.astype(np.float32) - luma).mean() < 3.0
 
 
 def test_when_write_fails_then_no_partial_file_is_left(tmp_path: Path) -> None:
