@@ -22,6 +22,7 @@ The bound holds for any unmarked video, whatever its content.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -47,6 +48,7 @@ CUT_FACTOR = 6.0  # a frame difference this many times the median starts a new s
 CUT_FLOOR = 12.0  # ...and at least this many levels: the mark itself changes frames by up to ~4
 MIN_VISIBLE = 0.62  # smallest visible fraction of the original width or height searched
 CELL_INSET = 0.2  # fraction of a cell ignored on each side when averaging (blurred borders)
+MIN_PARTIAL = 0.3  # a cell cut by the frame edge is read when at least this fraction of its read area is visible
 DEFAULT_P_THRESHOLD = 1e-6
 MAX_FRAMES = 720  # 30 s at 24 fps
 
@@ -113,32 +115,32 @@ def _step_motion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _aligned_mean(part: np.ndarray, width: int) -> np.ndarray:
     """(n, A, A) -> (n, A, A): for each frame, the mean of its ``width`` neighbours warped onto it.
 
-    Pixels a neighbour never saw (content entering at the frame edge during a pan) are left out of the mean.
+    Pixels a neighbour never saw (content entering at the frame edge during a pan) are left out of the mean: the
+    warp fills them with NaN (bilinear interpolation spreads it to every pixel that touched the border), which
+    costs one warp per neighbour instead of a second one for a validity mask.
     """
     n, half = len(part), width // 2
-    steps = [_step_motion(part[t], part[t + 1]) for t in range(n - 1)]  # t -> t+1
     to_frame = [np.eye(3)]  # cumulative: frame 0 coordinates -> frame t coordinates
-    for step in steps:
-        to_frame.append(step @ to_frame[-1])
+    for t in range(n - 1):
+        to_frame.append(_step_motion(part[t], part[t + 1]) @ to_frame[-1])
+    from_frame = [np.linalg.inv(m) for m in to_frame]
     out = np.empty_like(part)
     size = (part.shape[2], part.shape[1])
-    ones = np.ones(part.shape[1:], np.float32)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     for t in range(n):
         lo, hi = max(0, t - half), min(n, t + half + 1)
         lo, hi = (0, min(n, width)) if lo == 0 else (max(0, hi - width), hi) if hi == n else (lo, hi)
-        acc = np.zeros(part.shape[1:], np.float64)
-        count = np.zeros(part.shape[1:], np.float64)
+        acc = part[t].astype(np.float32)  # (A, A)
+        count = np.ones(part.shape[1:], np.float32)
         for j in range(lo, hi):
             if j == t:
-                acc += part[j]
-                count += 1.0
                 continue
-            t_to_j = (to_frame[j] @ np.linalg.inv(to_frame[t]))[:2]  # frame t coordinates -> frame j coordinates
-            flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-            valid = cv2.warpAffine(ones, t_to_j, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            valid = (valid > 0.999).astype(np.float32)  # only pixels frame j actually saw
-            acc += cv2.warpAffine(part[j], t_to_j, size, flags=flags, borderMode=cv2.BORDER_REPLICATE) * valid
-            count += valid
+            t_to_j = (to_frame[j] @ from_frame[t])[:2]  # frame t coordinates -> frame j coordinates
+            warped = cv2.warpAffine(part[j], t_to_j, size, flags=flags, borderMode=cv2.BORDER_CONSTANT,
+                                    borderValue=float("nan"))
+            seen = warped == warped  # (A, A) False where NaN
+            acc += np.where(seen, warped, 0.0)
+            count += seen
         out[t] = acc / count
     return out
 
@@ -246,32 +248,43 @@ def _axis_scores(mark: np.ndarray, visible: np.ndarray, offset: np.ndarray, nois
     cum = np.zeros((rows.shape[0], ANALYSIS + 1))
     cum[:, 1:] = rows.cumsum(axis=1)
     bounds = _bounds(visible, offset)  # (N, G, 2)
-    inside = (bounds[..., 0] >= 0) & (bounds[..., 1] <= ANALYSIS)  # (N, G)
     b = np.clip(bounds, 0, ANALYSIS)
     sums = cum[:, b[..., 1]] - cum[:, b[..., 0]]  # (A/POOL, N, G)
-    counts = (b[..., 1] - b[..., 0]) * inside  # (N, G)
+    counts = _visible_length(bounds, b)  # (N, G)
     energy = np.where(counts > 0, sums**2 / np.maximum(counts, 1), 0.0).sum(axis=(0, 2))  # (N,)
     return energy - noise / POOL * rows.shape[0] * (counts > 0).sum(axis=1)
 
 
-def cell_sums(integral: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sums and pixel counts of every cell for every (row hypothesis, column hypothesis) pair.
+def _visible_length(bounds: np.ndarray, clipped: np.ndarray) -> np.ndarray:
+    """Visible length of each cell's read interval, 0 when under MIN_PARTIAL of it is visible."""
+    full = np.maximum(bounds[..., 1] - bounds[..., 0], 1)
+    seen = np.maximum(clipped[..., 1] - clipped[..., 0], 0)
+    return np.where(seen >= MIN_PARTIAL * full, seen, 0)
 
-    rows (Ny, G, 2), cols (Nx, G, 2) -> sums, counts (Ny, Nx, G, G); cells outside the frame count 0.
+
+def cell_sums(integral: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sums, pixel counts and visible fractions of every cell for every (row, column hypothesis) pair.
+
+    rows (Ny, G, 2), cols (Nx, G, 2) -> sums, counts, fractions (Ny, Nx, G, G). A cell cut by the frame edge
+    is read over its visible part (a 55% crop leaves ~140 of 256 cells at least partly visible but only ~115
+    whole ones: the partial ones are what keeps the rate-1/2 code above its erasure limit); its fraction
+    weighs it down in decoding. Cells with under MIN_PARTIAL visible per axis count 0.
     """
     r = np.clip(rows, 0, ANALYSIS)
     c = np.clip(cols, 0, ANALYSIS)
     r0, r1 = r[:, None, :, None, 0], r[:, None, :, None, 1]
     c0, c1 = c[None, :, None, :, 0], c[None, :, None, :, 1]
     sums = integral[r1, c1] - integral[r0, c1] - integral[r1, c0] + integral[r0, c0]
-    full_r = (rows[..., 0] >= 0) & (rows[..., 1] <= ANALYSIS)  # (Ny, G) whole cell visible
-    full_c = (cols[..., 0] >= 0) & (cols[..., 1] <= ANALYSIS)
-    counts = (r1 - r0) * (c1 - c0) * full_r[:, None, :, None] * full_c[None, :, None, :]
-    return sums * (counts > 0), counts
+    seen_r, seen_c = _visible_length(rows, r), _visible_length(cols, c)  # (Ny, G), (Nx, G)
+    full_r = np.maximum(rows[..., 1] - rows[..., 0], 1)
+    full_c = np.maximum(cols[..., 1] - cols[..., 0], 1)
+    counts = seen_r[:, None, :, None] * seen_c[None, :, None, :]
+    fractions = counts / (full_r[:, None, :, None] * full_c[None, :, None, :])
+    return sums * (counts > 0), counts, fractions
 
 
 def _captured(integral: np.ndarray, rows: np.ndarray, cols: np.ndarray, noise: float) -> np.ndarray:
-    sums, counts = cell_sums(integral, rows, cols)
+    sums, counts, _ = cell_sums(integral, rows, cols)
     energy = np.where(counts > 0, sums**2 / np.maximum(counts, 1), 0.0).sum(axis=(2, 3))
     return energy - noise * (counts > 0).sum(axis=(2, 3))  # (Ny, Nx) energy above the noise expectation
 
@@ -307,9 +320,43 @@ def _whole_cell_shifts(visible: float, offset: float) -> np.ndarray:
     return shifts[shifts <= 1.0 - visible + 0.5 / GRID / 4]
 
 
-def _hoeffding_p(z: float) -> float:
-    """Two-sided bound for a Rademacher-weighted sum normalised by its coefficient norm."""
-    return float(min(1.0, 2.0 * np.exp(-0.5 * z * z)))
+def _hoeffding_z(values: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """(..., n) cell values and (n,) keyed signs -> (...) normalised correlation, a diagnostic only."""
+    norms = np.sqrt(np.sum(values**2, axis=-1))
+    return np.where(norms > 0, values @ signs / np.maximum(norms, 1e-12), 0.0)
+
+
+@lru_cache(maxsize=512)
+def _rank_sum_tail(n: int) -> np.ndarray:
+    """(n(n+1)/2 + 1,) P(W+ >= w) for the Wilcoxon signed-rank sum of n ranks with fair-coin signs."""
+    total = n * (n + 1) // 2
+    dist = np.zeros(total + 1)
+    dist[0] = 1.0
+    for rank in range(1, n + 1):
+        shifted = np.zeros_like(dist)
+        shifted[rank:] = dist[:-rank]
+        dist = 0.5 * (dist + shifted)
+    return np.cumsum(dist[::-1])[::-1]
+
+
+def signed_rank_p(values: np.ndarray, signs: np.ndarray) -> float:
+    """Exact two-sided p-value that the keyed ``signs`` (+-1) agree with ``values`` more than chance.
+
+    Under "not marked with this key" the pilot signs are independent fair coins whatever the cell values, so
+    given the magnitudes the signed-rank sum has exactly the Wilcoxon null distribution; zero (unseen) cells are
+    left out. Unlike the Hoeffding bound (which cannot go below 2 exp(-n/2) even when every sign agrees), the
+    exact tail reaches 2^-n: with the 37 pilots a 55% crop leaves, 1e-11 instead of 2e-8.
+    """
+    seen = values != 0
+    n = int(seen.sum())
+    if n == 0:
+        return 1.0
+    agree = values[seen] * signs[seen]
+    ranks = np.empty(n, np.int64)
+    ranks[np.argsort(np.abs(agree), kind="stable")] = np.arange(1, n + 1)
+    w_plus = int(ranks[agree > 0].sum())
+    tail = _rank_sum_tail(n)
+    return float(min(1.0, 2.0 * min(tail[w_plus], tail[n * (n + 1) // 2 - w_plus])))
 
 
 @dataclass(frozen=True)
@@ -317,10 +364,15 @@ class CellReading:
     """The mark estimate read through one geometry: a value per cell and the pilot statistic."""
 
     cells: np.ndarray  # (CELLS,) mean of the mark estimate per cell, 0 where the cell is not visible
-    visible: np.ndarray  # (CELLS,) bool
-    z: float  # pilot statistic (signed)
+    weight: np.ndarray  # (CELLS,) visible fraction of each cell's read area in [0, 1] (0: not read)
+    z: float  # normalised pilot correlation (signed; a diagnostic, and the sign hint for decoding)
+    p_rank: float  # exact signed-rank p-value of the pilots at this geometry (before any multiplicity factor)
     hypotheses: int  # geometries the pilots chose among (Bonferroni factor)
     geometry: tuple[float, float, float, float]  # visible_x, offset_x, visible_y, offset_y
+
+    @property
+    def visible(self) -> np.ndarray:
+        return self.weight > 0
 
 
 def read_cells(mark: np.ndarray, pilot_cells: np.ndarray, pilot_signs: np.ndarray,
@@ -334,15 +386,17 @@ def read_cells(mark: np.ndarray, pilot_cells: np.ndarray, pilot_signs: np.ndarra
         shifts_x, shifts_y = np.array([off_x]), np.array([off_y])
     integral = np.zeros((ANALYSIS + 1, ANALYSIS + 1))
     integral[1:, 1:] = mark.cumsum(0).cumsum(1)
-    sums, counts = cell_sums(integral, _bounds(np.full(len(shifts_y), vis_y), shifts_y),
-                             _bounds(np.full(len(shifts_x), vis_x), shifts_x))  # (Ny, Nx, G, G)
+    sums, counts, fractions = cell_sums(integral, _bounds(np.full(len(shifts_y), vis_y), shifts_y),
+                                        _bounds(np.full(len(shifts_x), vis_x), shifts_x))  # (Ny, Nx, G, G)
     means = (sums / np.maximum(counts, 1)).reshape(len(shifts_y), len(shifts_x), CELLS)
-    pilots = means[..., pilot_cells]  # (Ny, Nx, PILOTS)
-    norms = np.sqrt(np.sum(pilots**2, axis=-1))
-    z_all = np.where(norms > 0, pilots @ pilot_signs / np.maximum(norms, 1e-12), 0.0)  # (Ny, Nx)
-    iy, ix = np.unravel_index(int(np.argmax(np.abs(z_all))), z_all.shape)
-    return CellReading(cells=means[iy, ix], visible=counts[iy, ix].reshape(CELLS) > 0, z=float(z_all[iy, ix]),
-                       hypotheses=int(z_all.size),
+    weights = fractions.reshape(means.shape) * (counts.reshape(means.shape) > 0)
+    pilots = (means * weights)[..., pilot_cells]  # (Ny, Nx, PILOTS) partial cells count less
+    p_all = np.array([[signed_rank_p(pilots[iy, ix], pilot_signs) for ix in range(len(shifts_x))]
+                      for iy in range(len(shifts_y))])  # (Ny, Nx)
+    z_all = _hoeffding_z(pilots, pilot_signs)  # (Ny, Nx)
+    iy, ix = min(np.ndindex(p_all.shape), key=lambda k: (p_all[k], -abs(z_all[k])))
+    return CellReading(cells=means[iy, ix], weight=weights[iy, ix], z=float(z_all[iy, ix]),
+                       p_rank=float(p_all[iy, ix]), hypotheses=int(p_all.size),
                        geometry=(vis_x, float(shifts_x[ix]), vis_y, float(shifts_y[iy])))
 
 
@@ -362,10 +416,11 @@ def _decode(reading: CellReading, layout: Layout, key: bytes) -> tuple[np.ndarra
 
     Returns (message bits, crc passed, signed soft coded bits, sign used).
     """
-    pilots = reading.cells[layout.pilot_cells]
-    seen_pilots = max(int(reading.visible[layout.pilot_cells].sum()), 1)
+    weighted = reading.cells * reading.weight  # (CELLS,) a partly visible cell is a noisier reading: weigh it down
+    pilots = weighted[layout.pilot_cells]
+    seen_pilots = max(float(reading.weight[layout.pilot_cells].sum()), 1.0)
     scale = max(abs(float(np.dot(layout.pilot_signs, pilots))) / seen_pilots, 1e-9)
-    copies = (reading.cells[layout.data_cells] * layout.scramble / scale).reshape(REPEAT, -1)  # (REPEAT, CODED)
+    copies = (weighted[layout.data_cells] * layout.scramble / scale).reshape(REPEAT, -1)  # (REPEAT, CODED)
     soft = copies.sum(axis=0)  # (CODED_BITS,) maximum-ratio combining of equal-energy copies
     first = 1.0 if reading.z >= 0 else -1.0
     fallback = None
@@ -379,25 +434,27 @@ def _decode(reading: CellReading, layout: Layout, key: bytes) -> tuple[np.ndarra
 
 REFINEMENTS = 2  # carrier re-estimations when the CRC fails
 DECODE_ATTEMPTS = 2 * (2 + REFINEMENTS)  # two signs per decode (first component, best other, refinements)
+FIRST_STAGE_FRAMES = 24  # frames read first; the rest only if they do not yield a CRC-checked payload
 
 
-def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float = DEFAULT_P_THRESHOLD,
-           max_frames: int = MAX_FRAMES) -> Detection:
-    """Look for the mark in ``frames`` (T, H, W, 3) uint8; see the module docstring for the steps.
+@dataclass(frozen=True)
+class _Attempt:
+    message: np.ndarray
+    crc_ok: bool
+    soft: np.ndarray
+    sign: float
+    reading: CellReading
+    p_pilot: float
+    refined: int
 
-    Only the first ``max_frames`` frames are read: every frame carries the whole payload, so a contiguous piece is
-    enough, and the analysis buffers stay bounded (~130 MB at the default) whatever the video's length.
-    """
-    validate_frames(frames)
-    if max_frames < 1:
-        raise ValueError(f"max_frames must be at least 1, got {max_frames}")
-    frames = frames[:max_frames]
-    layout = layout_for(key)
+
+def _attempt(frames: np.ndarray, layout: Layout, key: bytes) -> _Attempt:
+    """Steps 1-5 on ``frames``: mark estimate, geometry, cells, decode; p_pilot before the staging factor."""
     # 1-3. mark estimate from what flickers
     residual = temporal_residual(analysis_luma(frames))  # (T, A, A)
     weights = pixel_weights(residual)  # (A, A)
     candidates = carrier_estimate(residual, weights)  # (COMPONENTS, T)
-    # 4. geometry, cells and the pilot statistic (max over components and whole-cell shifts: Bonferroni)
+    # 4. geometry, cells and the pilot statistic (min p over components and whole-cell shifts: Bonferroni)
     # (the first component usually is the carrier: if its decode passes the CRC the others are not read; the
     #  Bonferroni factor stays COMPONENTS, which keeps the bound valid, if conservative, for the early stop)
     reading = read_cells(mark_estimate(residual, weights, candidates[0]), layout.pilot_cells, layout.pilot_signs)
@@ -405,11 +462,11 @@ def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float =
     if not crc_ok:
         others = [read_cells(mark_estimate(residual, weights, seq), layout.pilot_cells, layout.pilot_signs)
                   for seq in candidates[1:]]
-        best = max([reading, *others], key=lambda r: abs(r.z))
+        best = min([reading, *others], key=lambda r: (r.p_rank, -abs(r.z)))
         if best is not reading:
             reading = best
             message, crc_ok, soft, sign = _decode(reading, layout, key)
-    p_pilot = min(1.0, COMPONENTS * reading.hypotheses * _hoeffding_p(reading.z))
+    p_pilot = min(1.0, COMPONENTS * reading.hypotheses * reading.p_rank)
     # 5. decode; while the CRC fails, re-estimate the carrier by matched filtering with the re-encoded best decode
     #    in the data cells only (blind to the pilot signs, so the pilot statistic above stays valid)
     refined = 0
@@ -422,19 +479,44 @@ def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float =
         again = read_cells(mark_estimate(residual, weights, seq), layout.pilot_cells, layout.pilot_signs,
                            reading.geometry)
         message, crc_ok, soft, sign = _decode(again, layout, key)
-    crc_p = DECODE_ATTEMPTS * 2.0**-CRC_BITS if crc_ok else 1.0
-    p_value = min(1.0, 2.0 * p_pilot * crc_p)  # union of the pilot and CRC routes (see module docstring)
+    return _Attempt(message, crc_ok, soft, sign, reading, p_pilot, refined)
+
+
+def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float = DEFAULT_P_THRESHOLD,
+           max_frames: int = MAX_FRAMES) -> Detection:
+    """Look for the mark in ``frames`` (T, H, W, 3) uint8; see the module docstring for the steps.
+
+    Only the first ``max_frames`` frames are read: every frame carries the whole payload, so a contiguous piece is
+    enough, and the analysis buffers stay bounded (~130 MB at the default) whatever the video's length. The first
+    FIRST_STAGE_FRAMES are read first; when they give a CRC-checked payload below ``p_threshold`` (any clean or
+    lightly processed release: one second is plenty) the rest is never analysed, otherwise all frames are. Two
+    looks at the data double the p-value (Bonferroni), whenever a second look was possible.
+    """
+    validate_frames(frames)
+    if max_frames < 1:
+        raise ValueError(f"max_frames must be at least 1, got {max_frames}")
+    frames = frames[:max_frames]
+    layout = layout_for(key)
+    stages = [len(frames)] if len(frames) <= 3 * FIRST_STAGE_FRAMES // 2 else [FIRST_STAGE_FRAMES, len(frames)]
+    looks = float(len(stages))
+    for count in stages:
+        found = _attempt(frames[:count], layout, key)
+        crc_p = DECODE_ATTEMPTS * 2.0**-CRC_BITS if found.crc_ok else 1.0
+        p_value = min(1.0, looks * 2.0 * found.p_pilot * crc_p)  # union of the pilot and CRC routes, per look
+        if found.crc_ok and p_value < p_threshold:
+            break
     # per-bit confidence from the decoded path's margins
+    message, soft, reading = found.message, found.soft, found.reading
     coded = 1.0 - 2.0 * conv_encode(message)
     seen = soft != 0
     noise_var = float(np.mean((soft - coded)[seen] ** 2)) if np.any(seen) else 1.0
     llr = bit_llrs(message, soft, noise_var)[:PAYLOAD_BITS]
     confidence = 1.0 / (1.0 + np.exp(-np.clip(llr, -50, 50)))
     vis_x, off_x, vis_y, off_y = reading.geometry
-    details = {"pilot_z": reading.z, "p_pilot": p_pilot, "crc_ok": float(crc_ok), "refinements": float(refined),
-               "visible_x": vis_x, "offset_x": off_x, "visible_y": vis_y, "offset_y": off_y,
-               "visible_cells": float(reading.visible.sum()), "noise_var": noise_var, "frames": float(len(frames)),
-               "sign": sign}
+    details = {"pilot_z": reading.z, "p_pilot": found.p_pilot, "crc_ok": float(found.crc_ok),
+               "refinements": float(found.refined), "visible_x": vis_x, "offset_x": off_x, "visible_y": vis_y,
+               "offset_y": off_y, "visible_cells": float(reading.visible.sum()), "noise_var": noise_var,
+               "frames": float(count), "looks": looks, "sign": found.sign}
     return Detection(marked=p_value < p_threshold, p_value=p_value,
-                     payload=bits_to_bytes(message[:PAYLOAD_BITS]) if crc_ok else None,
+                     payload=bits_to_bytes(message[:PAYLOAD_BITS]) if found.crc_ok else None,
                      bits=message[:PAYLOAD_BITS].copy(), bit_confidence=confidence, details=details)

@@ -14,6 +14,8 @@ from guard.sample import photo_pan
 from guard.stages import Clip
 from guard.video_io import read_video, write_mp4
 from watermark.code import MESSAGE_BITS, conv_encode, keyed_crc, viterbi_decode
+from watermark.detector import signed_rank_p
+from watermark.embedder import GAIN_MAX, gain_maps
 
 PAYLOAD = bytes.fromhex("0123456789abcdef")
 FPS = 24.0
@@ -97,12 +99,12 @@ def test_when_marked_then_psnr_is_at_least_42_db(clip: np.ndarray, marked: np.nd
     assert 10 * np.log10(255**2 / mse) >= 42.0
 
 
-def test_when_marked_then_consecutive_frames_change_by_at_most_the_strength(clip: np.ndarray,
-                                                                            marked: np.ndarray) -> None:
-    """No flicker beyond the mark's own budget: the added offset changes by < 2 x strength between frames."""
+def test_when_marked_then_consecutive_frames_change_by_at_most_twice_the_peak_offset(clip: np.ndarray,
+                                                                                    marked: np.ndarray) -> None:
+    """No flicker beyond the mark's own budget: the added offset changes by < 2 x the masked peak between frames."""
     delta = marked.astype(np.int16) - clip.astype(np.int16)  # (T, H, W, 3)
     step = np.abs(np.diff(delta, axis=0)).max()
-    assert step <= 2 * watermark.DEFAULT_STRENGTH + 1
+    assert step <= 2 * GAIN_MAX * watermark.DEFAULT_STRENGTH + 1
 
 
 @pytest.mark.parametrize("shape", [(4, 40, 256, 3), (4, 256, 63, 3)])
@@ -151,3 +153,39 @@ def test_when_only_the_first_second_is_read_then_payload_is_still_recovered(mark
 def test_when_max_frames_is_not_positive_then_detect_raises(marked: np.ndarray) -> None:
     with pytest.raises(ValueError, match="max_frames"):
         watermark.detect(marked, max_frames=0)
+
+
+def test_when_a_55_percent_crop_is_read_then_payload_is_recovered(marked: np.ndarray) -> None:
+    # 190x190 of 256x256 (55% of the area) at (40, 20): reading only whole cells (the previous detector) loses
+    # this one; the partly visible cells keep the code decodable. (Some other positions still fail: RESULTS.)
+    assert watermark.detect(np.ascontiguousarray(marked[:, 40:230, 20:210])).payload == PAYLOAD
+
+
+def test_when_a_clean_clip_is_longer_than_the_first_stage_then_only_the_first_second_is_analysed(
+        marked: np.ndarray) -> None:
+    found = watermark.detect(marked)
+    assert found.details["frames"] == 24.0 and found.details["looks"] == 2.0
+
+
+def test_when_every_pilot_agrees_then_the_signed_rank_p_is_exactly_two_to_the_minus_n() -> None:
+    rng = np.random.default_rng(5)
+    signs = rng.choice([-1.0, 1.0], 40)
+    values = signs * rng.uniform(0.1, 3.0, 40)
+    assert signed_rank_p(values, signs) == pytest.approx(2.0 * 2.0**-40)
+    values[:10] = 0.0  # unseen cells are left out of the test
+    assert signed_rank_p(values, signs) == pytest.approx(2.0 * 2.0**-30)
+
+
+def test_when_signs_are_random_then_the_signed_rank_p_is_uniform_enough() -> None:
+    rng = np.random.default_rng(6)
+    pvalues = np.array([signed_rank_p(rng.normal(size=60), rng.choice([-1.0, 1.0], 60)) for _ in range(400)])
+    assert 0.0 <= np.mean(pvalues < 0.05) <= 0.09  # valid: about 5% below 0.05, never far more
+    assert 0.35 <= np.mean(pvalues < 0.5) <= 0.65
+
+
+def test_when_an_area_is_dark_and_flat_then_the_mark_there_is_weaker_than_on_texture() -> None:
+    rng = np.random.default_rng(7)
+    frame = np.full((1, 128, 128, 3), 20, np.uint8)  # dark, flat left half
+    frame[0, :, 64:] = rng.integers(60, 200, (128, 64, 3), dtype=np.uint8)  # bright, textured right half
+    gain = gain_maps(frame)[0]  # (32, 32)
+    assert gain[:, :12].mean() < 0.3 * gain[:, 20:].mean()
