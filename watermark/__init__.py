@@ -1,8 +1,8 @@
 """Invisible, keyed video watermark carrying a 64-bit payload (pure numpy/OpenCV; no I/O).
 
 ``embed(frames, payload, fps=...)`` returns marked frames; ``detect(frames)`` returns a ``Detection`` with the
-payload (when its keyed CRC passes), per-bit confidences and a p-value for "this video is marked" that is valid
-for any unmarked video. See ``watermark.layout`` for the design and ``watermark.detect`` for the statistics.
+payload (when its keyed CRC passes and p is below the threshold), per-bit confidences and a p-value for "this
+video is marked" that is valid for any unmarked video. See watermark/README.md for the design.
 """
 
 from watermark.detector import DEFAULT_P_THRESHOLD, Detection, detect

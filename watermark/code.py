@@ -110,3 +110,37 @@ def bytes_to_bits(data: bytes) -> np.ndarray:
 
 def bits_to_bytes(bits: np.ndarray) -> bytes:
     return np.packbits(bits.astype(np.uint8)).tobytes()
+
+
+def list_viterbi_decode(soft: np.ndarray, size: int) -> list[np.ndarray]:
+    """Parallel list Viterbi: the ``size`` best message paths, best first (``soft`` as in ``viterbi_decode``).
+
+    Why: after a large crop many coded bits are erased (0), and several messages then fit the visible bits
+    almost equally well; the keyed CRC picks the right one out of the list. Each extra candidate checked costs
+    the CRC route a factor in its false-alarm probability, which the detector accounts for.
+    """
+    steps = soft.reshape(-1, len(GENERATORS))  # (S, 2)
+    n_states = _PREV.shape[0]
+    metric = np.full((n_states, size), -np.inf)
+    metric[0, 0] = 0.0
+    back_state = np.empty((len(steps), n_states, size), np.int64)
+    back_rank = np.empty((len(steps), n_states, size), np.int64)
+    for t, symbol in enumerate(steps):
+        branch = _SIGNS @ symbol  # (states, 2)
+        cand = metric[_PREV] + branch[..., None]  # (states, 2, size)
+        flat = cand.reshape(n_states, -1)  # (states, 2 * size)
+        order = np.argsort(-flat, axis=1, kind="stable")[:, :size]  # (states, size)
+        metric = np.take_along_axis(flat, order, axis=1)
+        back_state[t] = _PREV[np.arange(n_states)[:, None], order // size]
+        back_rank[t] = order % size
+    paths = []
+    for rank in range(size):
+        if not np.isfinite(metric[0, rank]):
+            break
+        state, r = 0, rank
+        bits = np.empty(len(steps), np.uint8)
+        for t in range(len(steps) - 1, -1, -1):
+            bits[t] = _STATE_BIT[state]
+            state, r = back_state[t, state, r], back_rank[t, state, r]
+        paths.append(bits[: len(steps) - (CONSTRAINT - 1)])
+    return paths

@@ -8,14 +8,20 @@ Steps, each free of any absolute frame index (so frame-rate changes, dropped fra
    its sign sequence was (the first three are tried); demodulating with it gives the mark.
 4. Search the crop geometry (visible part of the original frame) that maximises the energy captured by the
    cell grid, a sign-agnostic criterion, so the pilot statistic below needs no multiple-testing correction.
-5. Cell means -> pilot statistic (the p-value) and soft coded bits -> Viterbi -> keyed CRC-24. If the CRC fails,
-   the carrier is re-estimated by matched filtering with the re-encoded best decode (data cells only), and decoded
-   again, at most REFINEMENTS times.
+5. Cell means (cells cut by the frame edge read over their visible part) -> pilot statistic (the p-value) and
+   soft coded bits -> Viterbi -> keyed CRC-24. If the CRC fails, the carrier is re-estimated by matched filtering
+   with the re-encoded best decode (data cells only), and decoded again, at most REFINEMENTS times; if it still
+   fails, a list Viterbi offers the LIST_SIZE best messages to the CRC (crops erase many coded bits, and then
+   several messages fit the visible ones almost equally well).
+The first FIRST_STAGE_FRAMES frames are analysed first; the whole clip only when they give no checked payload.
 
 The p-value: under "not marked with this key" the keyed pilot signs are independent fair coins given the
-cell values, so by Hoeffding P(Z >= z) <= exp(-z^2/2) for Z = sum(q_j m_j) / sqrt(sum m_j^2). A CRC pass
-(probability at most 8 * 2^-24 for the eight decode attempts, whatever the processing, since the CRC mask is an
-independent keyed string) multiplies that bound; the union of the two decision routes costs a factor of 2.
+cell values, so the signed-rank sum of the pilots has exactly the Wilcoxon null distribution (``signed_rank_p``;
+Bonferroni over the carrier components and whole-cell shifts the pilots chose among). A CRC pass has probability
+at most n * 2^-24 for n checks, whatever the processing, since the CRC mask is an independent keyed string; the
+checks come in two stages (plain decodes, then the list), and a pass multiplies the pilot bound by 2 n_stage
+2^-24 for its stage, so each stage contributes at most a quarter of the level; the pilot-only route the other
+half (the union of the routes costs a factor of 2). Two looks (first second, whole clip) double it again.
 The bound holds for any unmarked video, whatever its content.
 """
 
@@ -35,6 +41,7 @@ from watermark.code import (
     bits_to_bytes,
     conv_encode,
     keyed_crc,
+    list_viterbi_decode,
     viterbi_decode,
 )
 from watermark.embedder import validate_frames
@@ -55,7 +62,7 @@ MAX_FRAMES = 720  # 30 s at 24 fps
 
 @dataclass(frozen=True)
 class Detection:
-    """What ``detect`` found. ``payload`` is set only when the keyed CRC passed."""
+    """What ``detect`` found. ``payload`` is set only when the keyed CRC passed and the clip is ``marked``."""
 
     marked: bool
     p_value: float
@@ -411,29 +418,41 @@ def render_cells(values: np.ndarray, geometry: tuple[float, float, float, float]
     return np.where(ok, grid, 0.0)
 
 
-def _decode(reading: CellReading, layout: Layout, key: bytes) -> tuple[np.ndarray, bool, np.ndarray, float]:
-    """Soft coded bits (pilot amplitude scaled to 1) -> Viterbi, trying the pilot sign first, then its opposite.
-
-    Returns (message bits, crc passed, signed soft coded bits, sign used).
-    """
+def _soft_bits(reading: CellReading, layout: Layout) -> np.ndarray:
+    """(CODED_BITS,) soft coded bits, pilot amplitude scaled to 1, positive meaning bit 0 for the +z sign."""
     weighted = reading.cells * reading.weight  # (CELLS,) a partly visible cell is a noisier reading: weigh it down
     pilots = weighted[layout.pilot_cells]
     seen_pilots = max(float(reading.weight[layout.pilot_cells].sum()), 1.0)
     scale = max(abs(float(np.dot(layout.pilot_signs, pilots))) / seen_pilots, 1e-9)
     copies = (weighted[layout.data_cells] * layout.scramble / scale).reshape(REPEAT, -1)  # (REPEAT, CODED)
-    soft = copies.sum(axis=0)  # (CODED_BITS,) maximum-ratio combining of equal-energy copies
+    return copies.sum(axis=0)  # maximum-ratio combining of equal-energy copies
+
+
+def _crc_passes(message: np.ndarray, key: bytes) -> bool:
+    return bool(np.array_equal(keyed_crc(message[:PAYLOAD_BITS], key), message[PAYLOAD_BITS:MESSAGE_BITS]))
+
+
+def _decode(reading: CellReading, layout: Layout, key: bytes) -> tuple[np.ndarray, bool, np.ndarray, float]:
+    """Soft coded bits (pilot amplitude scaled to 1) -> Viterbi, trying the pilot sign first, then its opposite.
+
+    Returns (message bits, crc passed, signed soft coded bits, sign used).
+    """
+    soft = _soft_bits(reading, layout)  # (CODED_BITS,)
     first = 1.0 if reading.z >= 0 else -1.0
     fallback = None
     for sign in (first, -first):
         message = viterbi_decode(sign * soft)
-        if np.array_equal(keyed_crc(message[:PAYLOAD_BITS], key), message[PAYLOAD_BITS:MESSAGE_BITS]):
+        if _crc_passes(message, key):
             return message, True, sign * soft, sign
         fallback = fallback or (message, False, sign * soft, sign)
     return fallback
 
 
 REFINEMENTS = 2  # carrier re-estimations when the CRC fails
-DECODE_ATTEMPTS = 2 * (2 + REFINEMENTS)  # two signs per decode (first component, best other, refinements)
+DECODE_ATTEMPTS = 2 * (2 + REFINEMENTS)  # CRC checks of the plain stage: two signs per decode (first component,
+#                                         best other, refinements)
+LIST_SIZE = 32  # messages the list Viterbi offers the CRC when the plain stage fails (the best one was checked)
+LIST_CHECKS = LIST_SIZE - 1
 FIRST_STAGE_FRAMES = 24  # frames read first; the rest only if they do not yield a CRC-checked payload
 
 
@@ -441,6 +460,7 @@ FIRST_STAGE_FRAMES = 24  # frames read first; the rest only if they do not yield
 class _Attempt:
     message: np.ndarray
     crc_ok: bool
+    stage_checks: int  # CRC checks of the stage that passed (DECODE_ATTEMPTS or LIST_CHECKS); 0 if none did
     soft: np.ndarray
     sign: float
     reading: CellReading
@@ -479,7 +499,17 @@ def _attempt(frames: np.ndarray, layout: Layout, key: bytes) -> _Attempt:
         again = read_cells(mark_estimate(residual, weights, seq), layout.pilot_cells, layout.pilot_signs,
                            reading.geometry)
         message, crc_ok, soft, sign = _decode(again, layout, key)
-    return _Attempt(message, crc_ok, soft, sign, reading, p_pilot, refined)
+    stage_checks = DECODE_ATTEMPTS if crc_ok else 0
+    if not crc_ok:  # list stage on the pilots' reading, with the pilots' sign
+        sign = 1.0 if reading.z >= 0 else -1.0
+        soft = sign * _soft_bits(reading, layout)
+        candidates_list = list_viterbi_decode(soft, LIST_SIZE)
+        message = candidates_list[0]
+        for candidate in candidates_list[1:LIST_SIZE]:
+            if _crc_passes(candidate, key):
+                message, crc_ok, stage_checks = candidate, True, LIST_CHECKS
+                break
+    return _Attempt(message, crc_ok, stage_checks, soft, sign, reading, p_pilot, refined)
 
 
 def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float = DEFAULT_P_THRESHOLD,
@@ -501,7 +531,7 @@ def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float =
     looks = float(len(stages))
     for count in stages:
         found = _attempt(frames[:count], layout, key)
-        crc_p = DECODE_ATTEMPTS * 2.0**-CRC_BITS if found.crc_ok else 1.0
+        crc_p = 2.0 * found.stage_checks * 2.0**-CRC_BITS if found.crc_ok else 1.0  # two stages: see docstring
         p_value = min(1.0, looks * 2.0 * found.p_pilot * crc_p)  # union of the pilot and CRC routes, per look
         if found.crc_ok and p_value < p_threshold:
             break
@@ -514,9 +544,10 @@ def detect(frames: np.ndarray, *, key: bytes = DEFAULT_KEY, p_threshold: float =
     confidence = 1.0 / (1.0 + np.exp(-np.clip(llr, -50, 50)))
     vis_x, off_x, vis_y, off_y = reading.geometry
     details = {"pilot_z": reading.z, "p_pilot": found.p_pilot, "crc_ok": float(found.crc_ok),
+               "crc_stage_checks": float(found.stage_checks),
                "refinements": float(found.refined), "visible_x": vis_x, "offset_x": off_x, "visible_y": vis_y,
                "offset_y": off_y, "visible_cells": float(reading.visible.sum()), "noise_var": noise_var,
                "frames": float(count), "looks": looks, "sign": found.sign}
     return Detection(marked=p_value < p_threshold, p_value=p_value,
-                     payload=bits_to_bytes(message[:PAYLOAD_BITS]) if found.crc_ok else None,
+                     payload=bits_to_bytes(message[:PAYLOAD_BITS]) if found.crc_ok and p_value < p_threshold else None,
                      bits=message[:PAYLOAD_BITS].copy(), bit_confidence=confidence, details=details)
