@@ -5,7 +5,9 @@ Starts ``videoguard serve`` in a child process (state in a temporary ``$VIDEOGUA
 1. baseline: ``--clients`` concurrent clients on ``GET /healthz`` (the HTTP stack alone) for ``--duration`` s,
    then on ``GET /v1/generations/<unknown>`` (the API layer: key lookup, scope, rate limit, a 404 problem);
 2. ``--clients`` concurrent clients on ``POST /v1/prompts/check`` for ``--duration`` s: requests/s, p50/p99,
-   errors (any non-200), and the ratios against the baseline;
+   errors (any non-200), the server's CPU time per request (the load-independent figure on a shared box) and
+   the ratios against the baseline; ``--prompt-set vbench`` sends distinct real VBench prompts instead of
+   the 16 short ones;
 3. ``--uploads`` uploads of ``--upload-mb`` MB streamed to ``POST /v1/videos/verify`` while the server's
    RSS is sampled every 20 ms: the growth over the RSS before the upload.
 
@@ -42,6 +44,17 @@ PROMPTS = [
     "a chef chopping vegetables in a kitchen", "a dog running through tall grass", "fireworks over a harbour",
     "a train crossing a stone bridge", "bees visiting lavender flowers",
 ]
+
+
+def vbench_prompts(count: int = 2048) -> list[str]:
+    """Real T2V prompts (VBench, benign; some long, some naming places or people, so spaCy runs too)."""
+    import random
+
+    from guard.prompt_filter.dataset import DEFAULT_DATA
+
+    lines = (DEFAULT_DATA / "benign" / "vbench_prompts.jsonl").read_text(encoding="utf-8").splitlines()
+    texts = [json.loads(line)["text"] for line in lines]
+    return random.Random(0).sample(texts, min(count, len(texts)))
 
 
 def free_port() -> int:
@@ -160,7 +173,8 @@ def upload_rss(url: str, key: str, pid: int, megabytes: int, uploads: int) -> li
 
 # ---------------------------------------------------------------------------- where the time goes
 def attribute(samples: int = 48) -> dict:
-    """In this process, without HTTP: the prompt gate per prompt, one ledger append, and the filter's batch path."""
+    """In this process, without HTTP: the prompt gate per prompt, alone and through ``check_batch`` (16, as the API
+    batcher), one ledger append and a 16-record ``append_many``; wall and CPU time per prompt."""
     from guard.assembly import build_prompt_stage
     from guard.ledger import Ledger
     from guard.policy import load_policy
@@ -172,27 +186,23 @@ def attribute(samples: int = 48) -> dict:
     ledger = Ledger(Path(os.environ["VIDEOGUARD_HOME"]) / "attribution-ledger.sqlite3")
     for prompt in PROMPTS[:4]:
         stage(prompt)
-    start = time.perf_counter()
-    for i in range(samples):
-        stage(PROMPTS[i % len(PROMPTS)])
-    gate_ms = (time.perf_counter() - start) * 1000 / samples
-    start = time.perf_counter()
-    for i in range(samples):
-        ledger.append("bench", {"i": i})
-    ledger_ms = (time.perf_counter() - start) * 1000 / samples
-    result = {"prompt_gate_ms_per_prompt": round(gate_ms, 1), "ledger_append_ms": round(ledger_ms, 1),
-              "serial_ceiling_rps_per_worker": round(1000 / (gate_ms + ledger_ms), 1)}
-    checks = getattr(stage, "checks", [])
-    if checks and hasattr(checks[0], "check_batch"):
-        start = time.perf_counter()
-        for _ in range(3):
-            checks[0].check_batch(PROMPTS)
-        batch_ms = (time.perf_counter() - start) * 1000 / (3 * len(PROMPTS))
-        start = time.perf_counter()
-        for prompt in PROMPTS:
-            checks[0](prompt)
-        single_ms = (time.perf_counter() - start) * 1000 / len(PROMPTS)
-        result.update(filter_single_ms=round(single_ms, 1), filter_batch16_ms_per_prompt=round(batch_ms, 1))
+
+    def timed(fn: object, count: int) -> tuple[float, float]:
+        cpu, start = time.process_time(), time.perf_counter()
+        fn()  # type: ignore[operator]
+        return (time.perf_counter() - start) * 1000 / count, (time.process_time() - cpu) * 1000 / count
+
+    gate_ms, gate_cpu = timed(lambda: [stage(PROMPTS[i % len(PROMPTS)]) for i in range(samples)], samples)
+    result = {"prompt_gate_ms_per_prompt": round(gate_ms, 2), "prompt_gate_cpu_ms": round(gate_cpu, 2)}
+    if hasattr(stage, "check_batch"):
+        batch_ms, batch_cpu = timed(lambda: [stage.check_batch(PROMPTS) for _ in range(3)], 3 * len(PROMPTS))
+        result.update(gate_batch16_ms_per_prompt=round(batch_ms, 2), gate_batch16_cpu_ms=round(batch_cpu, 2),
+                      in_process_ceiling_rps_2_threads=round(2 * 1000 / batch_cpu, 0))
+    ledger_ms, ledger_cpu = timed(lambda: [ledger.append("bench", {"i": i}) for i in range(samples)], samples)
+    many_ms, _ = timed(lambda: [ledger.append_many("bench", [{"i": i}] * 16) for i in range(samples // 16)],
+                       16 * (samples // 16))
+    result.update(ledger_append_ms=round(ledger_ms, 2), ledger_append_cpu_ms=round(ledger_cpu, 2),
+                  ledger_append_many16_ms_per_record=round(many_ms, 2))
     return result
 
 
@@ -204,11 +214,20 @@ def main() -> None:
     parser.add_argument("--upload-mb", type=int, default=100)
     parser.add_argument("--uploads", type=int, default=2)
     parser.add_argument("--no-attribution", action="store_true", help="skip the in-process timing of the parts")
+    parser.add_argument("--prompt-set", choices=("fixed", "vbench"), default="fixed",
+                        help="fixed: the 16 short prompts above, in turn (the original benchmark); vbench: up to 2048 "
+                             "distinct VBench prompts (longer, some with names: spaCy NER runs), in turn")
+    parser.add_argument("--skip-baselines", action="store_true", help="skip the /healthz and API-layer phases")
     args = parser.parse_args()
+    prompt_texts = PROMPTS if args.prompt_set == "fixed" else vbench_prompts()
 
     home = tempfile.mkdtemp(prefix="videoguard-bench-")
     os.environ["VIDEOGUARD_HOME"] = home
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # The MiniLM ONNX export is derived from the bundled weights: build it once, not in every temporary home.
+    from platformdirs import user_cache_dir
+
+    os.environ.setdefault("VIDEOGUARD_MODEL_CACHE", user_cache_dir("videoguard", appauthor=False))
     from guard.api.keys import KeyStore
 
     _, key = KeyStore().create(["moderate"], name="bench", rate_per_s=1e6)
@@ -233,17 +252,26 @@ def main() -> None:
         decisions = sorted({w["decision"] for w in warm})
         print(json.dumps({"stages": {s["name"]: s["state"] for s in ready["stages"]}, "warm_decisions": decisions}))
 
-        baseline = asyncio.run(_load(port, args.clients, args.duration, lambda i: _get("/healthz")))
-        print(json.dumps({"phase": "baseline GET /healthz", **baseline}))
-        auth_path = asyncio.run(_load(port, args.clients, args.duration,
-                                      lambda i: _get("/v1/generations/" + "0" * 32, generate_key), expect=404))
-        print(json.dumps({"phase": "API layer alone: auth + rate limit + problem document (GET unknown job, 404)",
-                          **auth_path}))
-        checks = asyncio.run(_load(port, args.clients, args.duration,
-                                   lambda i: _post("/v1/prompts/check", key, {"prompt": PROMPTS[i % len(PROMPTS)]})))
-        print(json.dumps({"phase": "POST /v1/prompts/check", **checks}))
-        print(json.dumps({"phase": "ratios vs baseline", "rps": round(checks["rps"] / baseline["rps"], 3),
-                          "p99": round(checks["p99_ms"] / baseline["p99_ms"], 2) if baseline["p99_ms"] else None}))
+        baseline = None
+        if not args.skip_baselines:
+            baseline = asyncio.run(_load(port, args.clients, args.duration, lambda i: _get("/healthz")))
+            print(json.dumps({"phase": "baseline GET /healthz", **baseline, "load": os.getloadavg()[0]}))
+            auth_path = asyncio.run(_load(port, args.clients, args.duration,
+                                          lambda i: _get("/v1/generations/" + "0" * 32, generate_key), expect=404))
+            print(json.dumps({"phase": "API layer alone: auth + rate limit + problem document (GET unknown job, 404)",
+                              **auth_path, "load": os.getloadavg()[0]}))
+        server_process = psutil.Process(server.pid)
+        cpu_before = sum(server_process.cpu_times()[:2])
+        checks = asyncio.run(_load(port, args.clients, args.duration, lambda i: _post(
+            "/v1/prompts/check", key, {"prompt": prompt_texts[i % len(prompt_texts)]})))
+        server_cpu_s = sum(server_process.cpu_times()[:2]) - cpu_before
+        checks["server_cpu_ms_per_request"] = round(server_cpu_s * 1000 / max(checks["requests"], 1), 2)
+        checks["server_cpu_cores_busy"] = round(server_cpu_s / args.duration, 2)
+        print(json.dumps({"phase": f"POST /v1/prompts/check ({args.prompt_set} prompts)", **checks,
+                          "load": os.getloadavg()[0]}))
+        if baseline:
+            print(json.dumps({"phase": "ratios vs baseline", "rps": round(checks["rps"] / baseline["rps"], 3),
+                              "p99": round(checks["p99_ms"] / baseline["p99_ms"], 2) if baseline["p99_ms"] else None}))
         print(json.dumps({"phase": "targets", "rps>=200": checks["rps"] >= 200, "p99<=50ms": checks["p99_ms"] <= 50,
                           "zero_errors": checks["errors"] == 0}))
         if not args.no_attribution:

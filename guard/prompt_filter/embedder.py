@@ -111,8 +111,8 @@ class MiniLmEmbedder:
         self._session: Any = None
         if self.backend == "onnx":
             try:
-                self._session = _onnx_session(onnx_model(), self.threads)
                 self._fast_tokenizer = self._bare_tokenizer()
+                self._load_onnx()
             except Exception as exc:  # a broken export must not take the filter down: use torch instead
                 log.warning("MiniLM ONNX backend unavailable (%s: %s); using torch", type(exc).__name__, exc)
                 self.backend = "torch"
@@ -193,6 +193,27 @@ class MiniLmEmbedder:
             mask[row, :len(encoding.ids)] = 1
         return ids, mask
 
+    def _load_onnx(self) -> None:
+        """The cached export, checked against the torch probe embeddings stored beside it (4 short runs);
+        a file that fails the check (damaged, or from an incompatible build) is exported again."""
+        model, probes = onnx_model()
+        self._session = _onnx_session(model, self.threads)
+        try:
+            self._check_probes(np.load(probes, allow_pickle=False))
+        except (ValueError, OSError) as exc:
+            log.warning("cached MiniLM ONNX export %s failed its check (%s); exporting again", model, exc)
+            model.unlink(missing_ok=True)
+            probes.unlink(missing_ok=True)
+            onnx_model.cache_clear()
+            model, _ = onnx_model()  # the export itself is checked before it is kept
+            self._session = _onnx_session(model, self.threads)
+
+    def _check_probes(self, reference: np.ndarray) -> None:
+        got = np.concatenate([self._embed_onnx([t]) for t in _PROBES])  # (P, 384)
+        diff = float(np.abs(got - reference).max()) if got.shape == reference.shape else float("inf")
+        if not diff <= ONNX_TOLERANCE:
+            raise ValueError(f"ONNX embeddings differ from torch by {diff:.2e} (> {ONNX_TOLERANCE:g})")
+
     def _embed_onnx(self, texts: Sequence[str]) -> np.ndarray:
         ids, mask = self.token_ids(texts)
         return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]  # (B, 384)
@@ -216,12 +237,19 @@ def get_embedder(quantize: bool = False, jit: bool = True, backend: str | None =
 
 # ------------------------------------------------------------------------------------------ ONNX export
 def _weights_digest() -> str:
-    """SHA-256 of the bundled weights and config: a different model never reuses an old export."""
+    """A hash of the bundled config, tokenizer and weights (size plus first and last MiB, which hold the tensor
+    header): a different model never reuses an old export, without reading 90 MB at every start."""
     digest = hashlib.sha256(ONNX_EXPORT_VERSION.encode())
-    for name in ("config.json", "model.safetensors", "tokenizer.json"):
-        with (minilm_path() / name).open("rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 20), b""):
-                digest.update(block)
+    root = minilm_path()
+    for name in ("config.json", "tokenizer.json"):
+        digest.update((root / name).read_bytes())
+    weights = root / "model.safetensors"
+    size = weights.stat().st_size
+    digest.update(str(size).encode())
+    with weights.open("rb") as handle:
+        digest.update(handle.read(1 << 20))
+        handle.seek(max(0, size - (1 << 20)))
+        digest.update(handle.read())
     return digest.hexdigest()[:16]
 
 
@@ -237,39 +265,32 @@ def onnx_cache_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def onnx_model() -> Path:
-    """The exported model for the bundled weights: from the cache, or exported now (then cached).
+def onnx_model() -> tuple[Path, Path]:
+    """``(model.onnx, probes.npy)`` for the bundled weights: from the cache, or exported now (then cached).
 
-    The export is checked against the torch model on probe texts before it is kept; the probe embeddings are
-    stored beside it and rechecked each time the cached file is loaded, so a damaged file is rebuilt.
+    The export is checked against the torch model on probe texts before it is kept; the torch probe
+    embeddings are stored beside it, and the embedder rechecks the file against them at every load.
     """
     directory = onnx_cache_dir()
     stem = f"all-MiniLM-L6-v2-{_weights_digest()}"
     model, probes = directory / f"{stem}.onnx", directory / f"{stem}.probes.npy"
     if model.exists() and probes.exists():
-        try:
-            _check_against(model, np.load(probes, allow_pickle=False))
-            return model
-        except (ValueError, OSError) as exc:
-            log.warning("cached MiniLM ONNX export %s failed its check (%s); exporting again", model, exc)
+        return model, probes
     reference = _export(model)
     tmp = probes.with_name(probes.name + ".tmp.npy")
     np.save(tmp, reference)
     os.replace(tmp, probes)
-    return model
+    return model, probes
 
 
 def _check_against(model: Path, reference: np.ndarray) -> None:
-    embedder = MiniLmEmbedder.__new__(MiniLmEmbedder)
     from transformers import AutoTokenizer
 
+    embedder = MiniLmEmbedder.__new__(MiniLmEmbedder)
     embedder.tokenizer = AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
     embedder._fast_tokenizer = embedder._bare_tokenizer()
     embedder._session = _onnx_session(model, 1)
-    got = np.concatenate([embedder._embed_onnx([t]) for t in _PROBES])  # (P, 384)
-    diff = float(np.abs(got - reference).max()) if got.shape == reference.shape else float("inf")
-    if not diff <= ONNX_TOLERANCE:
-        raise ValueError(f"ONNX embeddings differ from torch by {diff:.2e} (> {ONNX_TOLERANCE:g})")
+    embedder._check_probes(reference)
 
 
 def _export(target: Path) -> np.ndarray:
