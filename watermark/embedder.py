@@ -24,7 +24,7 @@ PAYLOAD_BYTES = PAYLOAD_BITS // 8
 MIN_SIDE = 4 * GRID  # below 4 pixels per cell the pattern cannot be rendered smoothly (64)
 _RENDER = 16  # samples per cell side when drawing the field
 _EDGE_SIGMA = 0.25  # softness of cell edges, in cells (0.12 drew steps SSIM penalises on flat areas)
-DEFAULT_STRENGTH = 2.1  # base peak luma offset in 8-bit levels at gain 1 (the clip is then scaled to the budget)
+DEFAULT_STRENGTH = 2.1  # base peak luma offset in 8-bit levels at gain 1; the clip's budget scales with it
 TARGET_PSNR_DB = 42.6  # per-clip budget of the masked mark before integer rounding (>= 42 dB after it)
 GAIN_MIN, GAIN_MAX = 0.25, 2.0  # masking gain bounds: peak offset is at most GAIN_MAX * strength
 _MASK_SCALE = 4  # the gain map is computed on luma downscaled by this factor per side
@@ -111,7 +111,8 @@ def embed(frames: np.ndarray, payload: bytes, *, fps: float = 24.0, strength: fl
     field = mark_field(payload, height, width, key) * np.float32(strength)  # (H, W)
     gains = gain_maps(frames)  # (T, h, w)
     small_field = cv2.resize(field, gains.shape[:0:-1], interpolation=cv2.INTER_AREA)  # (h, w)
-    budget = 255.0**2 / 10 ** (TARGET_PSNR_DB / 10)  # allowed mean squared offset
+    # allowed mean squared offset: the PSNR budget at the default strength, scaled with the square of ``strength``
+    budget = 255.0**2 / 10 ** (TARGET_PSNR_DB / 10) * (strength / DEFAULT_STRENGTH) ** 2
     gains *= np.float32(np.sqrt(budget / max(float(np.mean((gains * small_field) ** 2)), 1e-12)))
     np.clip(gains, GAIN_MIN, GAIN_MAX, out=gains)
     signs = carrier(num_frames, fps, key)  # (T,)
