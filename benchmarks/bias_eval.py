@@ -7,11 +7,13 @@ reported as held out):
   vbench_people_label_corrections.tsv, a one-sided review described there), plus the project-written
   prompts in guard/data/bias/eval/project_written.tsv.
 - attributes: the project-written prompts (each labelled with the attributes it states).
-- stereotype harm: ToxiGen `hate` statements (all; and on the test split the harm-theme subset
-  annotated in toxigen_test_harm_theme_labels.tsv) and project-written stereotype prompts, against
+- stereotype harm: ToxiGen `hate` statements (all; and the harm-theme subset annotated in
+  toxigen_{dev,test}_harm_theme_labels.tsv) and project-written stereotype prompts, against
   benign group mentions: ToxiGen `neutral` statements, VBench people prompts, project-written benign ones.
+  The shipped recognizer is the lexicon rule OR the semantic head (guard/data/bias/stereotype_head.*,
+  trained on the dev split only by `python -m guard.bias.train_stereotype`).
 Baselines measured in the same run: people = the words person/people/man/woman; stereotype = any
-protected-group mention.
+protected-group mention, and the lexicon rule alone (`rule_only_rate`).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bias_eval.py [--data /work/shared/data/prompts]
 """
@@ -31,15 +33,13 @@ from guard.bias.recognizers import PeopleRecognizer
 from guard.bias.registry import ATTRIBUTE_RECOGNIZERS
 from guard.bias.settings import BiasSettings
 from guard.bias.stereotype import StereotypeRecognizer, _group_mentions
+from guard.bias.stereotype_head import load_stereotype_head
+from guard.bias.train_stereotype import split_of
 
 EVAL_DIR = Path(__file__).resolve().parents[1] / "guard" / "data" / "bias" / "eval"
 PEOPLE_GROUPS = ("human", "human_action")
 NO_PEOPLE_GROUPS = ("animal", "architecture", "food", "plant", "scenery")
 ATTRIBUTES = tuple(ATTRIBUTE_RECOGNIZERS)
-
-
-def split_of(text: str) -> str:
-    return "dev" if int(hashlib.sha1(text.lower().strip().encode()).hexdigest(), 16) % 2 == 0 else "test"
 
 
 @dataclass
@@ -72,10 +72,11 @@ def load_rows(data: Path) -> list[Row]:
         is_people = r["group"] in PEOPLE_GROUPS or r["text"] in corrections
         rows.append(Row(r["text"], is_people, None, False if is_people else None, f"vbench:{r['group']}"))
     themes = {}
-    for line in (EVAL_DIR / "toxigen_test_harm_theme_labels.tsv").read_text(encoding="utf-8").splitlines():
-        if line and not line.startswith("#"):
-            digest, label, _ = line.split("\t", 2)
-            themes[digest] = label == "1"
+    for name in ("toxigen_dev_harm_theme_labels.tsv", "toxigen_test_harm_theme_labels.tsv"):
+        for line in (EVAL_DIR / name).read_text(encoding="utf-8").splitlines():
+            if line and not line.startswith("#"):
+                digest, label, _ = line.split("\t", 2)
+                themes[digest] = label == "1"
     seen = set()
     for line in (data / "unsafe" / "toxigen_statements.jsonl").read_text(encoding="utf-8").splitlines():
         r = json.loads(line)
@@ -99,7 +100,7 @@ def evaluate(rows: list[Row], split: str, gate_timing: bool = False) -> dict[str
     people = PeopleRecognizer(use_spacy=True)
     people.warm_up()
     attribute_recognizers = {name: cls() for name, cls in ATTRIBUTE_RECOGNIZERS.items()}
-    stereotype = StereotypeRecognizer()
+    stereotype = StereotypeRecognizer(load_stereotype_head())
     out: dict[str, object] = {"split": split}
 
     # People detection (and the 4-word baseline).
@@ -133,8 +134,20 @@ def evaluate(rows: list[Row], split: str, gate_timing: bool = False) -> dict[str
     out["attribute_errors"] = errors[:10]
 
     # Stereotype harm: recall per positive source, false-positive rate per benign source.
+    memo: dict[str, tuple[bool, bool]] = {}
+
+    def both(text: str) -> tuple[bool, bool]:
+        """(rule OR head, rule alone), computed once per text."""
+        if text not in memo:
+            finding = stereotype.recognize(text)
+            memo[text] = (finding.found, finding.found and finding.head_score is None)
+        return memo[text]
+
     def fired(text: str) -> bool:
-        return stereotype.recognize(text).found
+        return both(text)[0]
+
+    def rule_only(text: str) -> bool:
+        return both(text)[1]
 
     def group_baseline(text: str) -> bool:
         return bool(_group_mentions(text))
@@ -151,23 +164,32 @@ def evaluate(rows: list[Row], split: str, gate_timing: bool = False) -> dict[str
     for name, items in groups.items():
         if items:
             out["stereotype:" + name] = {"rate": sum(fired(r.text) for r in items) / len(items),
+                                         "rule_only_rate": sum(rule_only(r.text) for r in items) / len(items),
                                          "baseline_rate": sum(group_baseline(r.text) for r in items) / len(items),
                                          "n": len(items)}
     benign = groups["fp:toxigen_neutral"] + groups["fp:vbench_people"] + groups["fp:project_benign_group"]
     out["stereotype:fp:all_benign_group_mentions"] = {"rate": sum(fired(r.text) for r in benign) / len(benign),
-                                                      "n": len(benign)}
-    out["stereotype_false_positives"] = [r.text[:120] for r in benign if fired(r.text)][:8]
-    out["stereotype_misses_project"] = [r.text for r in groups["recall:project_stereotype"] if not fired(r.text)]
+                                                      "rule_only_rate": sum(rule_only(r.text) for r in benign)
+                                                      / len(benign), "n": len(benign)}
+    if split == "dev":  # error lists only for the split used for development; the test split is scored blind
+        out["stereotype_false_positives"] = [r.text[:120] for r in benign if fired(r.text)][:8]
+        out["stereotype_misses_project"] = [r.text for r in groups["recall:project_stereotype"] if not fired(r.text)]
 
     if gate_timing:
         for use_spacy in (False, True):
-            gate = BiasGate(BiasSettings(use_spacy=use_spacy))
+            gate = BiasGate(BiasSettings(use_spacy=use_spacy, stereotype_head=False))
             texts = [r.text for r in rows][:600]
             gate(texts[0])
             start = time.perf_counter()
             for t in texts:
                 gate(t)
             out[f"gate_ms_per_prompt_spacy_{use_spacy}"] = (time.perf_counter() - start) * 1000 / len(texts)
+        gate = BiasGate(BiasSettings(use_spacy=True, stereotype_head=True))
+        gate(texts[0])
+        start = time.perf_counter()
+        for t in texts:
+            gate(t)
+        out["gate_ms_per_prompt_spacy_True_head_True"] = (time.perf_counter() - start) * 1000 / len(texts)
     return out
 
 
@@ -178,20 +200,25 @@ def davidson_check(data: Path) -> dict[str, object]:
     import csv
     import gzip
 
-    stereotype = StereotypeRecognizer()
+    stereotype = StereotypeRecognizer(load_stereotype_head())
     out: dict[str, object] = {}
     with gzip.open(data / "unsafe" / "davidson_labeled_data.csv.gz", "rt", encoding="utf-8") as handle:
         rows = [(row["class"], re.sub(r"@\w+|https?://\S+|&amp;|&#\d+;|\bRT\b", " ", row["tweet"]))
                 for row in csv.DictReader(handle)]
     for label, name in (("2", "fp:davidson_neither_group_mentions"), ("0", "recall:davidson_hate_group_mentions")):
         texts = [t for c, t in rows if c == label and _group_mentions(t)]
-        out["stereotype:" + name] = {"rate": sum(stereotype.recognize(t).found for t in texts) / len(texts),
-                                     "n": len(texts)}
+        findings = [stereotype.recognize(t) for t in texts]
+        out["stereotype:" + name] = {"rate": sum(f.found for f in findings) / len(texts),
+                                     "rule_only_rate": sum(f.found and f.head_score is None for f in findings)
+                                     / len(texts), "n": len(texts)}
     # VBench prompts rewritten to ~100 words by GPT-4o: long benign prompts, many naming places or religions.
     with gzip.open(data / "benign" / "vbench_gpt_enhanced_prompts.jsonl.gz", "rt", encoding="utf-8") as handle:
         long_prompts = [json.loads(line)["text"] for line in handle if line.strip()]
+    findings = [stereotype.recognize(t) for t in long_prompts]
     out["stereotype:fp:vbench_gpt_enhanced_all"] = {
-        "rate": sum(stereotype.recognize(t).found for t in long_prompts) / len(long_prompts), "n": len(long_prompts)}
+        "rate": sum(f.found for f in findings) / len(long_prompts),
+        "rule_only_rate": sum(f.found and f.head_score is None for f in findings) / len(long_prompts),
+        "n": len(long_prompts)}
     return out
 
 

@@ -32,7 +32,9 @@ class BiasGate:
         self.settings = settings
         self.people = build_people(settings.use_spacy)
         self.attributes = build_attributes(settings.recognizers)
-        self.stereotype = build_stereotype(settings.recognizers)
+        self.stereotype = build_stereotype(settings.recognizers, settings.stereotype_head)
+        if self.stereotype is not None and self.stereotype.head is not None:
+            self.stereotype.head.score(["warm up"])  # load and trace MiniLM now, not on the first request
         if settings.use_spacy:
             self.people.warm_up()  # load spaCy once, at construction, not on the first request
         div = settings.diversify
@@ -50,18 +52,19 @@ class BiasGate:
         return verdict.with_timing(elapsed[0])
 
     def _stereotype(self, prompt: str) -> StereotypeFinding | None:
-        """Check the prompt as written, then its normalized form ("mexicans are cr1m1nals")."""
+        """The rule on the prompt as written, then on its normalized form ("mexicans are cr1m1nals"), then
+        the semantic head (when enabled) on the normalized form: one embedding per prompt."""
         if self.stereotype is None:
             return None
-        finding = self.stereotype.recognize(prompt)
+        finding = self.stereotype.recognize_rule(prompt)
         if finding.found:
             return finding
         normalized = _normalized(prompt)
         if normalized != prompt.casefold():
-            again = self.stereotype.recognize(normalized)
+            again = self.stereotype.recognize_rule(normalized)
             if again.found:
                 return again
-        return finding
+        return self.stereotype.recognize_head(normalized, finding)
 
     def _decide(self, prompt: str) -> Verdict:
         # 1. People and stated attributes.
@@ -70,7 +73,8 @@ class BiasGate:
         attributes = {r.recognizer: list(r.terms) for r in found if r.found}
         evidence: dict[str, Any] = {"people": people.found, "people_terms": list(people.terms),
                                     "attributes": attributes, "diversified": {},
-                                    "recognizers": {r.name: r.version for r in [self.people, *self.attributes]}}
+                                    "recognizers": {r.name: r.version for r in [self.people, *self.attributes,
+                                                                                 *filter(None, [self.stereotype])]}}
         # 2. Stereotype harm.
         finding = self._stereotype(prompt)
         evidence["stereotype"] = finding.to_evidence() if finding else {"found": False, "reason": "not enabled"}

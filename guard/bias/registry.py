@@ -39,5 +39,12 @@ def build_attributes(names: tuple[str, ...]) -> list:  # list of attribute recog
     return [ATTRIBUTE_RECOGNIZERS[n]() for n in names if n in ATTRIBUTE_RECOGNIZERS]
 
 
-def build_stereotype(names: tuple[str, ...]) -> StereotypeRecognizer | None:
-    return StereotypeRecognizer() if "stereotype" in names else None
+def build_stereotype(names: tuple[str, ...], use_head: bool = False) -> StereotypeRecognizer | None:
+    """The stereotype recognizer, with the bundled semantic head when ``use_head`` (loads MiniLM once)."""
+    if "stereotype" not in names:
+        return None
+    if not use_head:
+        return StereotypeRecognizer()
+    from guard.bias.stereotype_head import load_stereotype_head
+
+    return StereotypeRecognizer(load_stereotype_head())

@@ -37,6 +37,7 @@ class BiasSettings(_Strict):
     recognizers: tuple[str, ...] = DEFAULT_RECOGNIZERS
     use_spacy: bool = True
     stereotype_decision: Literal["block", "flag"] = "block"
+    stereotype_head: bool = True  # the MiniLM head OR-ed with the lexicon rule (one embedding per prompt)
     diversify: DiversifySettings = DiversifySettings()
     audit: AuditSettings = AuditSettings()
 

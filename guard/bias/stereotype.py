@@ -6,6 +6,11 @@ negated ("are not criminals") and the prompt does not read as reporting on or op
 stereotype ("violence against Muslims", "stereotypes about ..."). Comparisons ("X are smarter than
 Y") are a harm theme of their own (``supremacy``). Every finding names the group, the theme and
 the words, so a block can be explained.
+
+Second signal (optional, ``head=``): when the rule finds nothing, a logistic-regression head over the
+MiniLM sentence embedding (``stereotype_head.py``) catches paraphrase the lexicons cannot list ("they
+come here to live on our taxes"); its finding reports the score and threshold, and the group words when
+any are known.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from functools import lru_cache
 
 from guard.bias.lexicons import Lexicon, Match, lexicon, load_themes
 from guard.bias.recognizers import _adjacent_to_person, lexicon_terms
+from guard.bias.stereotype_head import StereotypeHead
 
 HARM_THEMES_FILE = "harm_themes.yaml"
 GROUP_LEXICONS = ("groups.txt", "ethnicity.txt", "religion.txt", "disability.txt")
@@ -40,10 +46,16 @@ class StereotypeFinding:
     terms: tuple[str, ...] = ()
     generalization: bool = False
     explanation: str = ""
+    head_score: float | None = None  # the semantic head's logit, when it was consulted
+    head_threshold: float | None = None
 
     def to_evidence(self) -> dict[str, object]:
-        return {"found": self.found, "groups": list(self.groups), "themes": list(self.themes),
-                "terms": list(self.terms), "generalization": self.generalization, "reason": self.explanation}
+        evidence: dict[str, object] = {
+            "found": self.found, "groups": list(self.groups), "themes": list(self.themes), "terms": list(self.terms),
+            "generalization": self.generalization, "reason": self.explanation}
+        if self.head_score is not None:
+            evidence.update(head_score=round(self.head_score, 3), head_threshold=round(self.head_threshold or 0.0, 3))
+        return evidence
 
 
 @lru_cache(maxsize=1)
@@ -132,10 +144,37 @@ def _sentences_with_referents(text: str) -> list[str]:
 
 
 class StereotypeRecognizer:
+    """The lexicon rule, plus the semantic head when one is given (version "2": rule OR head)."""
+
     name = "stereotype"
-    version = "1"
+
+    def __init__(self, head: StereotypeHead | None = None) -> None:
+        self.head = head
+        self.version = "1" if head is None else "2"
 
     def recognize(self, text: str) -> StereotypeFinding:
+        """The rule's finding when it fires; otherwise, with a head, the head's decision."""
+        finding = self.recognize_rule(text)
+        if finding.found or self.head is None:
+            return finding
+        return self.recognize_head(text, finding)
+
+    def recognize_head(self, text: str, rule_finding: StereotypeFinding) -> StereotypeFinding:
+        """The semantic head on ``text`` (call after the rule found nothing; ``rule_finding`` lends group words)."""
+        if self.head is None:
+            return rule_finding
+        score = float(self.head.score([text])[0])
+        found = score >= self.head.threshold
+        groups = rule_finding.groups
+        about = f" about {', '.join(groups)}" if groups else ""
+        explanation = (f"semantic head: stereotype-harm score {score:.2f} >= {self.head.threshold:.2f}{about} "
+                       f"(no lexicon harm word; a paraphrase)" if found else rule_finding.explanation)
+        return StereotypeFinding(self.name, found, groups, ("semantic",) if found else rule_finding.themes,
+                                 rule_finding.terms, rule_finding.generalization, explanation, score,
+                                 self.head.threshold)
+
+    def recognize_rule(self, text: str) -> StereotypeFinding:
+        """The lexicon rule alone (group + harm theme, negation, victim and counter framing)."""
         findings = [self._recognize_sentence(s) for s in _sentences_with_referents(text)]
         hits = [f for f in findings if f.found]
         if hits:

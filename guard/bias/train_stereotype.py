@@ -1,0 +1,225 @@
+"""Train the stereotype head (``guard/data/bias/stereotype_head.{npz,json}``) on the DEV split only.
+
+    OMP_NUM_THREADS=1 python -m guard.bias.train_stereotype --data ../shared/data/prompts
+
+Split: ``split_of`` (sha1 of the lower-cased, stripped text; even = dev, odd = test), the split of
+``benchmarks/bias_eval.py``. Only dev rows are trained on or used for any choice; test texts are read for
+one thing, decontamination: a dev row whose letters-and-digits key equals a test row's, or whose embedding
+has cosine >= 0.9 to one ("theyre" / "they're" copies of the same ToxiGen seed), is dropped, so the held-out
+score is not inflated by near-copies.
+
+Training rows: ToxiGen ``hate`` (1) / ``neutral`` (0) statements, the project-written labelled prompts
+(``eval/project_written.tsv``), VBench 1.0 and 2.0 prompts (0), and the project-written template sentences
+(``train/stereotype_templates.yaml``, lower weight). Choices on dev, by grouped 5-fold cross-validation
+(groups = near-duplicate clusters): the regularization C and the threshold, the lowest logit at which
+"rule fires OR head >= threshold" stays within the false-positive budget on dev ToxiGen neutral statements
+and on all dev benign group mentions. Deterministic: same data, same weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from guard.bias.stereotype import StereotypeRecognizer, _group_mentions
+from guard.bias.stereotype_head import StereotypeHead, default_paths
+
+BIAS_DATA = Path(str(resources.files("guard"))) / "data" / "bias"
+TEMPLATES = BIAS_DATA / "train" / "stereotype_templates.yaml"
+DEV_THEMES = BIAS_DATA / "eval" / "toxigen_dev_harm_theme_labels.tsv"
+NEAR_DUPLICATE_COSINE = 0.9
+C_GRID = (1.0, 4.0, 16.0)
+
+
+def split_of(text: str) -> str:
+    """``dev`` or ``test``: the benchmark's split, by sha1 of the lower-cased, stripped text."""
+    return "dev" if int(hashlib.sha1(text.lower().strip().encode()).hexdigest(), 16) % 2 == 0 else "test"
+
+
+def dedup_key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: int
+    source: str  # toxigen:hate, toxigen:neutral, project, vbench, vbench2, template
+    weight: float = 1.0
+
+
+def load_examples(data: Path) -> list[Example]:
+    """Every labelled row of both splits (templates have no split: they are never evaluated)."""
+    out: list[Example] = []
+    seen: set[str] = set()
+    for line in (data / "unsafe" / "toxigen_statements.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        key = row["text"].lower().strip()
+        if key not in seen:
+            seen.add(key)
+            out.append(Example(row["text"], int(row["label"] == "hate"), f"toxigen:{row['label']}"))
+    for line in (BIAS_DATA / "eval" / "project_written.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            text, _people, _attrs, stereo = line.split("\t")
+            out.append(Example(text, int(stereo == "1"), "project"))
+    seen = set()
+    for name, source in (("vbench_prompts.jsonl", "vbench"), ("vbench2_prompts.jsonl", "vbench2")):
+        for line in (data / "benign" / name).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if row["text"] not in seen:
+                seen.add(row["text"])
+                out.append(Example(row["text"], 0, source))
+    return out
+
+
+def template_examples(path: Path = TEMPLATES) -> list[Example]:
+    """Every frame x predicate of both classes; the group of each sentence is picked by a hash."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    out = []
+    for label, cls in ((1, "stereotype"), (0, "benign")):
+        for frame in spec["frames"]:
+            for predicate in spec[cls]:
+                digest = int(hashlib.sha1(f"{frame}|{predicate}".encode()).hexdigest(), 16)
+                group = spec["groups"][digest % len(spec["groups"])]
+                out.append(Example(frame.format(group=group, predicate=predicate), label, "template",
+                                   float(spec[f"{cls}_weight"])))
+    return out
+
+
+def load_dev_themes(path: Path = DEV_THEMES) -> dict[str, bool]:
+    """sha1 of the normalized text -> harm_theme, for the dev ToxiGen hate statements."""
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            digest, label, _ = line.split("\t", 2)
+            out[digest] = label == "1"
+    return out
+
+
+def _clusters(embeddings: np.ndarray) -> np.ndarray:
+    from scipy.sparse.csgraph import connected_components
+
+    _, labels = connected_components(embeddings @ embeddings.T >= NEAR_DUPLICATE_COSINE, directed=False)
+    return labels
+
+
+def _fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float):  # noqa: ANN202 - sklearn estimator
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x, y, sample_weight=w)
+
+
+def choose_threshold(logits: np.ndarray, rule: np.ndarray, benign_sets: list[np.ndarray], budget: float) -> float:
+    """The lowest logit threshold at which rule-OR-head flags at most ``budget`` of every benign set."""
+    for t in np.unique(logits):  # ascending
+        flagged = rule | (logits >= t)
+        if all(flagged[m].mean() <= budget for m in benign_sets if m.any()):
+            return float(t)
+    return float("inf")
+
+
+def operating_point(logits: np.ndarray, rule: np.ndarray, threshold: float, masks: dict[str, np.ndarray]
+                    ) -> dict[str, float]:
+    flagged = rule | (logits >= threshold)
+    return {name: round(float(flagged[m].mean()), 4) for name, m in masks.items() if m.any()}
+
+
+def train(data: Path, budget: float, out: tuple[Path, Path], folds: int = 5) -> dict[str, object]:
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from guard.prompt_filter.embedder import get_embedder
+
+    rows = load_examples(data)
+    dev = [r for r in rows if split_of(r.text) == "dev"]
+    test_texts = [r.text for r in rows if split_of(r.text) == "test"]
+    templates = template_examples()
+    embedder = get_embedder()
+    x_dev, x_tmpl = (embedder.embed([r.text for r in part]) for part in (dev, templates))
+    x_test = embedder.embed(test_texts)
+    # x_*: (N, 384) unit vectors
+    test_keys = {dedup_key(t) for t in test_texts}
+    near = np.zeros(len(dev), dtype=bool)
+    for start in range(0, len(dev), 512):
+        near[start:start + 512] = (x_dev[start:start + 512] @ x_test.T).max(axis=1) >= NEAR_DUPLICATE_COSINE
+    keep = np.array([dedup_key(r.text) not in test_keys for r in dev]) & ~near
+    dropped = {s: int(sum(1 for r, k in zip(dev, keep, strict=True) if r.source == s and not k))
+               for s in sorted({r.source for r in dev})}
+    keep_t = (x_tmpl @ x_test.T).max(axis=1) < NEAR_DUPLICATE_COSINE
+    dev = [r for r, k in zip(dev, keep, strict=True) if k]
+    x_dev = x_dev[keep]
+    templates = [r for r, k in zip(templates, keep_t, strict=True) if k]
+    x_tmpl = x_tmpl[keep_t]
+
+    y = np.array([r.label for r in dev])
+    w = np.array([r.weight for r in dev])
+    y_t = np.array([r.label for r in templates])
+    w_t = np.array([r.weight for r in templates])
+    rule = np.array([StereotypeRecognizer().recognize(r.text).found for r in dev])
+    themes = load_dev_themes()
+    source = np.array([r.source for r in dev])
+    theme = np.array([themes.get(hashlib.sha1(r.text.lower().strip().encode()).hexdigest(), False) for r in dev])
+    group = np.array([bool(_group_mentions(r.text)) for r in dev])
+    neutral = source == "toxigen:neutral"
+    benign_group = (y == 0) & (neutral | (group & np.isin(source, ("project", "vbench"))))
+    masks = {
+        "recall:toxigen_hate_harm_theme": (source == "toxigen:hate") & theme,
+        "recall:toxigen_hate_all": source == "toxigen:hate",
+        "recall:project_stereotype": (source == "project") & (y == 1),
+        "fp:toxigen_neutral": neutral,
+        "fp:all_benign_group_mentions": benign_group,
+        "fp:vbench_all": np.isin(source, ("vbench", "vbench2")),
+    }
+    splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=0)
+    cv: dict[str, dict[str, object]] = {}
+    best: tuple[float, float, float] | None = None  # (dev harm-theme recall, C, threshold)
+    for c in C_GRID:
+        oof = np.zeros(len(dev))
+        for train_idx, held_idx in splitter.split(x_dev, y, _clusters(x_dev)):
+            model = _fit(np.vstack([x_dev[train_idx], x_tmpl]), np.concatenate([y[train_idx], y_t]),
+                         np.concatenate([w[train_idx], w_t]), c)
+            oof[held_idx] = model.decision_function(x_dev[held_idx])
+        threshold = choose_threshold(oof, rule, [neutral, benign_group], budget)
+        point = operating_point(oof, rule, threshold, masks)
+        cv[f"C={c:g}"] = {"threshold": round(threshold, 4), **point}
+        score = point["recall:toxigen_hate_harm_theme"]
+        if best is None or score > best[0]:
+            best = (score, c, threshold)
+    assert best is not None
+    _, c, threshold = best
+    model = _fit(np.vstack([x_dev, x_tmpl]), np.concatenate([y, y_t]), np.concatenate([w, w_t]), c)
+    meta = {
+        "model": f"{embedder.name} mean-pooled float32 embedding (guard.prompt_filter.embedder), max over windows",
+        "head": "logistic regression (sklearn lbfgs, class_weight=balanced), OR-ed with the lexicon rule",
+        "trained_on": "dev split only (sha1 even); test split texts used only to drop near-copies",
+        "rows": {s: int((source == s).sum()) for s in sorted(set(source.tolist()))} | {"template": len(templates)},
+        "dropped_as_near_copies_of_test": dropped,
+        "fp_budget": budget,
+        "chosen_C": c,
+        "cv_dev_out_of_fold": cv,
+        "rule_only_dev": operating_point(np.zeros(len(dev)), rule, float("inf"), masks),
+    }
+    head = StereotypeHead(model.coef_[0].astype(np.float32), float(model.intercept_[0]), threshold, meta)
+    head.save(*out)
+    return {**meta, "threshold": threshold}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("/work/shared/data/prompts"))
+    parser.add_argument("--fp-budget", type=float, default=0.015,
+                        help="max share of dev benign group mentions flagged (target 0.02, kept below it)")
+    parser.add_argument("--out", type=Path, nargs=2, default=default_paths(), metavar=("NPZ", "JSON"))
+    args = parser.parse_args()
+    print(json.dumps(train(args.data, args.fp_budget, tuple(args.out)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
