@@ -246,9 +246,13 @@ def main() -> None:
             time.sleep(0.2)
         else:
             raise SystemExit("server did not become ready")
-        ready = httpx.get(f"{url}/readyz").json()
-        warm = [httpx.post(f"{url}/v1/prompts/check", json={"prompt": p}, headers={"X-API-Key": key}).json()
-                for p in PROMPTS]
+        for _ in range(600):  # readyz turns 200 before the generator is built: wait for it, so no phase shares
+            ready = httpx.get(f"{url}/readyz", timeout=60).json()  # the CPU with the model loading
+            if all(s["state"] != "not_loaded" for s in ready["stages"]):
+                break
+            time.sleep(0.5)
+        warm = [httpx.post(f"{url}/v1/prompts/check", json={"prompt": p}, headers={"X-API-Key": key},
+                           timeout=300).json() for p in PROMPTS]  # the generator may still be loading: be patient
         decisions = sorted({w["decision"] for w in warm})
         print(json.dumps({"stages": {s["name"]: s["state"] for s in ready["stages"]}, "warm_decisions": decisions}))
 
