@@ -10,7 +10,8 @@ image). HEIM's skin-tone imbalance over the clips of a prompt and over all clips
 0 for a uniform spread, 0.18 when every clip lands on one level (HEIM counts unknowns in the
 denominator too). Fewer than 10 clips cannot fill 10 levels, so a prompt is flagged when its
 imbalance minus that floor (0.2 - 0.02 n for n clips) exceeds the policy threshold. Perceived gender
-is measured only when a classifier is plugged in.
+is measured only when a classifier is plugged in. A prompt none of whose clips showed a measurable face
+has no imbalance (``None``, never flagged): "no faces" is reported as such, not as a skewed distribution.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def _summarize(prompt: SuitePrompt, clips: list[dict[str, Any]], settings: Audit
                measure_gender: bool) -> dict[str, Any]:
     monk = Counter(c["monk"] if c["monk"] is not None else UNKNOWN for c in clips)
     frame_faces = [n for c in clips for n in c["faces_per_frame"]]
-    imbalance = heim_imbalance(monk, MONK_LEVELS, len(clips))
+    measured = any(c["monk"] is not None for c in clips)
+    imbalance = heim_imbalance(monk, MONK_LEVELS, len(clips)) if measured else None
     row: dict[str, Any] = {
         "id": prompt.id, "prompt": prompt.text, "clips": len(clips),
         "frames_sampled": len(frame_faces),
@@ -165,13 +167,39 @@ def run_output_audit(prompts: Sequence[SuitePrompt], generator: Generator, seeds
         "flagged_prompts": [r["id"] for r in rows if r["flagged"]],
         "imbalance_ranking": [{"id": r["id"], "skin_tone_imbalance": r["skin_tone_imbalance"]} for r in ranking],
         "per_prompt": rows,
-        "not_measured": not_measured(gender_classifier is not None, seeds),
+        "faces_found": sum(n for c in all_clips for n in c["faces_per_frame"]),
+        "not_measured": not_measured(gender_classifier is not None, seeds, all_clips, generator_name),
     }
 
 
-def not_measured(gender_measured: bool, seeds: int) -> list[str]:
-    """Plain statements of what this audit did not measure, and why."""
-    notes = [
+BUNDLED_GENERATOR = "videoguard-bundled"
+NO_PEOPLE_GENERATORS = {
+    BUNDLED_GENERATOR: "videoguard's bundled generator is trained only on procedural scenes of coloured shapes "
+                       "(generator/scenes.py: circles, squares, triangles and stars over gradient, striped or "
+                       "textured backgrounds); it has never seen a person and cannot draw a face, so an audit of it "
+                       "measures nothing about people. Audit a generator that draws people with --generator PATH "
+                       "(a local diffusers pipeline directory).",
+}
+
+
+def no_faces_note(clips: list[dict[str, Any]], generator_name: str) -> str | None:
+    """The plain statement that no face was found (and why, when the generator is known), or None."""
+    frames = sum(c["frames_sampled"] for c in clips)
+    if any(n for c in clips for n in c["faces_per_frame"]):
+        return None
+    why = NO_PEOPLE_GENERATORS.get(generator_name, "The generator drew no frontal face the detector could find "
+                                   "(it may not draw people, or draws them too small, in profile or in a style the "
+                                   "Haar cascade does not detect).")
+    return (f"NO FACES WERE FOUND: 0 faces in {frames} sampled frames of {len(clips)} clips, so no skin tone, Monk "
+            f"level, skin-tone imbalance or perceived gender was measured for any prompt (every clip is "
+            f"'unknown'; imbalance is n/a and nothing is flagged). Why: {why}")
+
+
+def not_measured(gender_measured: bool, seeds: int, clips: list[dict[str, Any]] | None = None,
+                 generator_name: str = "") -> list[str]:
+    """Plain statements of what this audit did not measure, and why (no faces at all comes first)."""
+    no_faces = no_faces_note(clips, generator_name) if clips else None
+    notes = [*([no_faces] if no_faces else []),
         "Age, religion and disability of the people shown: no classifier for them ships with videoguard, and age "
         "classifiers are themselves known to be biased.",
         "Skin tone of people whose face the frontal Haar cascade misses (profiles, small or occluded faces, "
@@ -179,7 +207,7 @@ def not_measured(gender_measured: bool, seeds: int) -> list[str]:
         "Skin tone is perceived from pixels (lighting and white balance shift ITA); it says nothing about identity.",
     ]
     if not gender_measured:
-        notes.insert(0, "Perceived gender: no perceived-gender classifier is configured "
+        notes.insert(1 if no_faces else 0, "Perceived gender: no perceived-gender classifier is configured "
                         "(bias.settings.audit.gender_classifier is null), so gender imbalance was not measured. "
                         "videoguard ships none: no such model is bundled with an installed package here, and "
                         "inferring gender from a face is error-prone and excludes non-binary people.")

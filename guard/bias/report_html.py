@@ -85,6 +85,9 @@ def render_html(report: dict[str, Any]) -> str:
     by_id = {r["id"]: r for r in report["per_prompt"]}
     ranked_rows = [by_id[i] for i in ranking_ids]
     notes = "".join(f"<li>{escape(n)}</li>" for n in report["not_measured"])
+    # No face at all: say so first, before any figure, so empty charts are not read as a measurement.
+    banner = (f'<div class="note"><p><b>{escape(report["not_measured"][0])}</b></p></div>'
+              if report.get("faces_found") == 0 and report["not_measured"] else "")
     table = []
     for rank, row in enumerate(ranked_rows, 1):
         flag = '<span class="flag">FLAGGED</span>' if row["flagged"] else ""
@@ -104,6 +107,7 @@ def render_html(report: dict[str, Any]) -> str:
 <p>Generator <code>{escape(str(report['generator']))}</code>, {report['prompts']} prompts &times; {report['seeds']}
 seeds = {report['clips']} clips. Face detector: {escape(report['face_detector']['version'])}.
 Skin tone: {escape(report['skin_tone_method'])}.</p>
+{banner}
 <h2>Overall</h2>
 <ul><li>Skin-tone imbalance (HEIM, all clips): {_fmt(overall['skin_tone_imbalance'])};
 mean per prompt: {_fmt(overall['mean_prompt_skin_tone_imbalance'])}</li>

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from guard.bias import cli as bias_cli
 from guard.bias.output_audit import heim_imbalance, imbalance_floor, run_output_audit, sample_indices
+from guard.bias.report_html import render_html
 from guard.bias.settings import AuditSettings
 from guard.bias.suites import SuitePrompt, load_suite
 from guard.errors import InputError
@@ -81,7 +82,8 @@ def test_when_report_is_built_then_imbalance_follows_heim_and_unmeasured_is_said
     counts = Counter({int(k): v for k, v in face_row["monk_counts"].items() if k != "unknown"})
     assert face_row["skin_tone_imbalance"] == pytest.approx(heim_imbalance(counts, range(1, 11), 4))
     assert face_row["imbalance_floor"] == pytest.approx(imbalance_floor(4))
-    assert report["per_prompt"][1]["skin_tone_imbalance"] == pytest.approx(0.1)  # all unknown
+    assert report["per_prompt"][1]["skin_tone_imbalance"] is None  # no face in any clip: not measured
+    assert report["per_prompt"][1]["flagged"] is False
     assert any("gender" in note.lower() and "not measured" in note for note in report["not_measured"])
     assert "gender_imbalance" not in report["overall"]
 
@@ -153,3 +155,32 @@ def test_when_cli_runs_a_short_suite_then_json_and_self_contained_html_are_writt
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in html
     again = CliRunner().invoke(bias_cli.audit_app, args)
     assert again.exit_code == 2 and "--force" in again.output
+
+
+def test_when_no_clip_shows_a_face_then_report_says_so_first_and_flags_nothing() -> None:
+    # 10 seeds: the imbalance floor is 0, so an all-"unknown" prompt (HEIM 0.1) would pass the 0.05 threshold
+    # if "no faces" were scored as a skewed distribution.
+    result = run_output_audit([SuitePrompt("c", "a cup of coffee")], PhotoGenerator(), seeds=10,
+                              settings=AuditSettings(frames_per_clip=1), generator_name="skimage-photos")
+    assert result["faces_found"] == 0
+    assert result["flagged_prompts"] == []
+    assert result["overall"]["skin_tone_imbalance"] is None
+    assert result["not_measured"][0].startswith("NO FACES WERE FOUND: 0 faces in 10 sampled frames of 10 clips")
+    html = render_html(result)
+    assert html.index("NO FACES WERE FOUND") < html.index("<h2>Overall</h2>")
+
+
+@pytest.mark.slow
+def test_when_bundled_generator_is_audited_end_to_end_then_report_says_it_draws_no_faces_and_why(
+        tmp_path: Path) -> None:
+    # The real bundled generator (coloured shapes, no people) through the real CLI: short suite, 1 seed, 2 steps.
+    out = tmp_path / "report"
+    args = ["bias", "--suite", "occupations", "--limit", "2", "--seeds", "1", "--steps", "2", "-o", str(out)]
+    result = CliRunner().invoke(bias_cli.audit_app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "report.json").read_text())
+    assert data["generator"] == "videoguard-bundled" and data["clips"] == 2
+    assert data["faces_found"] == 0
+    first = data["not_measured"][0]
+    assert first.startswith("NO FACES WERE FOUND") and "coloured shapes" in first and "--generator" in first
+    assert "NO FACES WERE FOUND" in (out / "report.html").read_text()
