@@ -73,6 +73,20 @@ def test_when_file_is_sampled_from_yuv_planes_then_results_equal_the_scan_of_its
     assert streamed.decision is in_memory.decision
 
 
+@pytest.mark.parametrize("names", [["nudenet", "opennsfw"], ["opennsfw", "faces_haar"]])
+def test_when_engine_spreads_frames_over_workers_then_results_equal_one_call_per_model(names: list[str]) -> None:
+    stage = build_frame_stage(_policy(settings={"classifiers": names}))
+    assert stage.engine.workers >= 2  # the pool is in use, not the sequential path
+    frames = np.stack([fitted(n, 256, 144) for n in ("astronaut", "coffee", "camera", "rocket", "chelsea")])
+    outputs = stage.engine._run_all(frames)
+    assert list(outputs) == names
+    for classifier in stage.engine.classifiers:
+        direct = classifier.classify(frames)
+        for spread, whole in zip(outputs[classifier.name], direct, strict=True):
+            assert dict(spread.scores) == pytest.approx(dict(whole.scores), abs=1e-5)
+            assert [r.label for r in spread.regions] == [r.label for r in whole.regions]
+
+
 def test_when_flash_frame_fires_a_classifier_then_verdict_reports_its_time(flash_video: Path) -> None:
     policy = _policy(thresholds={FACE: {"block": 0.5}})
     verdict = scan_file(flash_video, policy)
