@@ -208,7 +208,7 @@ def main() -> None:
         "sampled_frames": sampled,
         "sampling": verdict.evidence["sampling"],
         "decision": verdict.decision.value,
-        "scores_vs_rgb_every_frame": comparison,
+        "scores_vs_previous_path": comparison,
         "runs": {k: [round(w, 3) for w, _ in v] for k, v in runs.items()},
     }
     print(f"clip               {result['clip']}")
