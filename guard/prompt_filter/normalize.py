@@ -13,6 +13,11 @@ Steps, in order (each one undoes what the previous would hide):
 6. Leetspeak inside words (``s3x``, ``p0rn``, ``$lut``), but not tech tokens (``4k``, ``1080p``, ``3d``).
 7. Runs of three or more identical letters collapsed to one (``nuuude``); the text before this step
    is kept as ``uncollapsed`` because some real terms have repeats (``xxx``).
+
+``corrected`` is what the semantic classifier reads: the same steps, except that a run of letters split by
+spaces stops before the first letter of a word split another way (``d r i f t t-h-e-n`` -> ``drift then``,
+not ``driftt hen``), followed by spelling repair (``spelling.py``: ``nakde`` -> ``naked``, ``nudewoman`` ->
+``nude woman``). ``normalized`` stays as it was, because the fixed train/val/test split is a hash of it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-VERSION = "1"
+from guard.prompt_filter.spelling import repair
+
+VERSION = "2"
 
 # Letters from other scripts that render like Latin ones (subset of Unicode confusables.txt, the ones seen
 # in filter-evasion lists: Cyrillic, Greek, Armenian, Cherokee-free). Uppercase forms are covered because
@@ -57,6 +64,14 @@ _TOKEN = re.compile(rf"[\w{_LEET_CHARS}]+")
 _SEP = r"[\s._\-*·•/\\,:;~^]{1,3}"
 _UNIT = rf"[^\W_]|[{_LEET_CHARS}]"
 _SPLIT_WORD = re.compile(rf"(?<![^\W_])(?:{_UNIT})({_SEP})(?:{_UNIT})(?![^\W_])(?:\1(?:{_UNIT})(?![^\W_]))+")
+# For ``corrected``: space-separated runs whose letters are not followed by another separator and a letter
+# ("t" in "d r i f t t-h-e-n" belongs to "then"); then the runs split by other separators.
+_NON_SPACE_SEP = r"[._\-*·•/\\,:;~^]{1,3}"
+_OWN = rf"(?![^\W_])(?!{_NON_SPACE_SEP}(?:{_UNIT}))"
+_SPLIT_BY_SPACES = re.compile(rf"(?<![^\W_])(?<![^\W_][._\-*·•/\\,:;~^])(?:{_UNIT}){_OWN}(\s{{1,3}})(?:{_UNIT}){_OWN}"
+                              rf"(?:\1(?:{_UNIT}){_OWN})+")
+_SPLIT_OTHERWISE = re.compile(
+    rf"(?<![^\W_])(?:{_UNIT})({_NON_SPACE_SEP})(?:{_UNIT})(?![^\W_])(?:\1(?:{_UNIT})(?![^\W_]))+")
 _SEP_ONLY = re.compile(_SEP)
 _REPEATS = re.compile(r"([a-z])\1{2,}")
 _SPACES = re.compile(r"\s+")
@@ -67,8 +82,9 @@ class NormalizedPrompt:
     """The text as the user sent it and the forms the checks read."""
 
     original: str
-    normalized: str  # what classifiers and wordlists read
+    normalized: str  # what wordlists and rules read (and the split hashes)
     uncollapsed: str  # normalized, before repeated letters were collapsed
+    corrected: str  # what the semantic classifier reads: normalized with split words and misspellings repaired
 
     @property
     def words(self) -> list[str]:
@@ -116,6 +132,19 @@ def _join_split_words(text: str) -> str:
     return _SPLIT_WORD.sub(lambda m: _join_run(m.group(0)), text)
 
 
+def _join_split_words_carefully(text: str) -> str:
+    """Letters joined without the article guess: spelling repair splits ``anude`` or ``writea`` itself."""
+    text = _SPLIT_BY_SPACES.sub(lambda m: _SEP_ONLY.sub("", m.group(0)), text)
+    return _SPLIT_OTHERWISE.sub(lambda m: _SEP_ONLY.sub("", m.group(0)), text)
+
+
+def _deleet_and_collapse(text: str) -> tuple[str, str]:
+    """Steps 6 and 7: (uncollapsed, collapsed)."""
+    folded = _TOKEN.sub(lambda m: _deleet_token(m.group(0)), text)
+    uncollapsed = _SPACES.sub(" ", folded).strip()
+    return uncollapsed, _REPEATS.sub(r"\1", uncollapsed)
+
+
 @lru_cache(maxsize=4096)
 def normalize(text: str) -> NormalizedPrompt:
     """Normalize one prompt (cached: the same prompt is often checked by several checks and retried)."""
@@ -123,8 +152,6 @@ def normalize(text: str) -> NormalizedPrompt:
     folded = _strip_invisible_and_marks(folded)  # 2.
     folded = folded.translate(_CONFUSABLE_TABLE)  # 3. (lowercase confusables)
     folded = folded.casefold().translate(_CONFUSABLE_TABLE)  # 4. then uppercase ones, now lowercased
-    folded = _join_split_words(folded)  # 5.
-    folded = _TOKEN.sub(lambda m: _deleet_token(m.group(0)), folded)  # 6.
-    uncollapsed = _SPACES.sub(" ", folded).strip()
-    collapsed = _REPEATS.sub(r"\1", uncollapsed)  # 7.
-    return NormalizedPrompt(original=text, normalized=collapsed, uncollapsed=uncollapsed)
+    uncollapsed, collapsed = _deleet_and_collapse(_join_split_words(folded))  # 5., 6., 7.
+    corrected = repair(_deleet_and_collapse(_join_split_words_carefully(folded))[1])
+    return NormalizedPrompt(original=text, normalized=collapsed, uncollapsed=uncollapsed, corrected=corrected)

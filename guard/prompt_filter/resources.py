@@ -19,6 +19,7 @@ HEAD_META_FILE = DATA_DIR / "semantic_head.json"
 SPLIT_FILE = DATA_DIR / "split.json"
 PROJECT_PROMPTS_FILE = DATA_DIR / "project_written_prompts.jsonl"
 MINOR_TERMS_FILE = DATA_DIR / "minor_terms.txt"
+CORRECTION_WORDS_FILE = DATA_DIR / "correction_words.txt"
 
 
 @dataclass(frozen=True)

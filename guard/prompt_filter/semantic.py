@@ -1,7 +1,8 @@
 """Semantic check: MiniLM embeddings + the trained head give calibrated per-category probabilities.
 
 This catches what no wordlist can ("a man hanging from a ceiling fan, his last goodbye") and is robust
-to the cheap obfuscations because it reads the normalized text. Thresholds come from the policy
+to the cheap obfuscations because it reads the normalized text with split words and misspellings repaired
+(``NormalizedPrompt.corrected``, see spelling.py). Thresholds come from the policy
 (``prompt.thresholds``; chosen on the validation split by train.py for a stated false-positive rate).
 """
 
@@ -32,7 +33,7 @@ class SemanticCheck:
 
     def scores_batch(self, prompts: Sequence[NormalizedPrompt]) -> np.ndarray:
         """(N, C) calibrated probabilities, max over each prompt's windows."""
-        pieces = [windows(p.normalized) for p in prompts]
+        pieces = [windows(p.corrected) for p in prompts]
         flat = [w for ws in pieces for w in ws]
         probs = self.head.predict_proba(self.embedder.embed(flat))  # (sum W, C)
         out = np.zeros((len(prompts), len(self.head.categories)), dtype=np.float32)

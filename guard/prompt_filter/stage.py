@@ -13,6 +13,7 @@ from guard.policy import Policy
 from guard.prompt_filter.normalize import VERSION as NORMALIZE_VERSION
 from guard.prompt_filter.normalize import NormalizedPrompt, normalize
 from guard.prompt_filter.registry import build_checks
+from guard.prompt_filter.spelling import default_repair
 from guard.prompt_filter.validation import validate_prompt
 from guard.verdict import Verdict, combine, stopwatch
 
@@ -32,6 +33,7 @@ class PromptFilter:
         self.checks, self.combinations = build_checks(policy.prompt)
         self.versions = {c.name: c.version for c in [*self.checks, *self.combinations]}
         self.versions["normalize"] = NORMALIZE_VERSION
+        default_repair()  # load the spelling vocabulary (about 2 s of CPU) now, not on the first prompt
 
     def __call__(self, prompt: str) -> Verdict:
         with stopwatch() as elapsed:
