@@ -123,10 +123,10 @@ def embed(frames: np.ndarray, payload: bytes, *, fps: float = 24.0, strength: fl
     for t in range(num_frames):
         frame = frames[t]  # (H, W, 3) uint8
         gain = cv2.resize(gains[t], (width, height), interpolation=cv2.INTER_LINEAR)  # (H, W)
-        offset = cv2.multiply(field, gain, scale=float(signs[t]))
+        offset = cv2.multiply(field, gain, scale=float(signs[t]), dtype=cv2.CV_16S)  # rounded to nearest
         b, g, r = cv2.split(frame)
         headroom = cv2.min(cv2.min(cv2.min(b, g), r), cv2.subtract(255, cv2.max(cv2.max(b, g), r)))  # (H, W)
         limit = headroom.astype(np.int16)
-        delta = cv2.min(cv2.max(np.rint(offset).astype(np.int16), -limit), limit)  # (H, W) int16
+        delta = cv2.min(cv2.max(offset, -limit), limit)  # (H, W) int16
         out[t] = cv2.add(frame, cv2.merge([delta, delta, delta]), dtype=cv2.CV_8U)
     return out
