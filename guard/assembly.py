@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from guard.ledger import Ledger
@@ -32,6 +33,15 @@ def _factory(module: str, name: str) -> Callable[..., Any] | None:
         return None
 
 
+def _embedding_scope() -> AbstractContextManager[None]:
+    """One MiniLM embedding per text for the whole chain (filter and bias gate), when the filter is installed."""
+    try:
+        from guard.prompt_filter.embedder import shared_embeddings
+    except ImportError:
+        return nullcontext()
+    return shared_embeddings()
+
+
 class PromptChain:
     """The prompt gate: the prompt filter, then the bias gate on the filter's output text."""
 
@@ -41,7 +51,7 @@ class PromptChain:
         self.checks = checks
 
     def __call__(self, prompt: str) -> Verdict:
-        with stopwatch() as elapsed:
+        with stopwatch() as elapsed, _embedding_scope():
             parts, text = self._rest(prompt, [])
         return self._merge(prompt, parts, text, elapsed[0])
 
@@ -57,14 +67,15 @@ class PromptChain:
         batched = getattr(first, "check_batch", None)
         if batched is None:
             return [self(p) for p in prompts]
-        with stopwatch() as elapsed:
-            firsts = batched(list(prompts))
-        share = elapsed[0] / len(prompts)
-        out = []
-        for prompt, verdict in zip(prompts, firsts, strict=True):
-            with stopwatch() as rest_ms:
-                parts, text = self._rest(prompt, [verdict])
-            out.append(self._merge(prompt, parts, text, share + rest_ms[0]))
+        with _embedding_scope():  # the bias gate reuses the filter's batched embeddings of the same texts
+            with stopwatch() as elapsed:
+                firsts = batched(list(prompts))
+            share = elapsed[0] / len(prompts)
+            out = []
+            for prompt, verdict in zip(prompts, firsts, strict=True):
+                with stopwatch() as rest_ms:
+                    parts, text = self._rest(prompt, [verdict])
+                out.append(self._merge(prompt, parts, text, share + rest_ms[0]))
         return out
 
     def _rest(self, prompt: str, parts: list[Verdict]) -> tuple[list[Verdict], str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from guard.prompt_filter.embedder import MiniLmEmbedder, get_embedder, onnx_model
+from guard.prompt_filter.embedder import MiniLmEmbedder, get_embedder, onnx_model, shared_embeddings
 from guard.prompt_filter.normalize import normalize
 from guard.prompt_filter.semantic import SemanticCheck
 
@@ -80,3 +80,16 @@ def test_when_cached_export_is_damaged_then_it_is_rebuilt(fast: MiniLmEmbedder,
 def test_when_backend_unknown_then_value_error() -> None:
     with pytest.raises(ValueError, match="backend"):
         MiniLmEmbedder(backend="tensorflow")
+
+
+def test_when_inside_shared_embeddings_then_a_text_is_embedded_once_and_nothing_outlives_the_block(
+        fast: MiniLmEmbedder) -> None:
+    from guard.prompt_filter import embedder as module
+
+    with shared_embeddings():
+        first = fast.embed(["a cat on a mat", "a dog"])
+        again = fast.embed(["a dog", "a cat on a mat"])  # served from the block's memo: bitwise the same rows
+        assert np.array_equal(again, first[::-1])
+        assert set(module._shared.memo) == {(False, "a cat on a mat"), (False, "a dog")}
+    assert module._shared.memo is None
+    assert np.abs(fast.embed(["a dog"])[0] - first[1]).max() < 1e-4
