@@ -62,6 +62,7 @@ def misspell(text: str, rng: random.Random) -> str:
 
 OBFUSCATIONS = {"leetspeak": leetspeak, "spacing": spacing, "homoglyphs": homoglyphs, "misspelling": misspell}
 UNSAFE_SOURCES = ("simplesafetytests", "ringabell_nudity", "ringabell_violence", "i2p", "toxigen", "davidson")
+QUICK_SOURCES = ("vbench", "vbench2", "vbench_gpt", "simplesafetytests", "ringabell_nudity", "ringabell_violence")
 BENIGN_SOURCES = ("vbench", "vbench2", "vbench_gpt", "toxigen", "ringabell_nonudity", "ringabell_noviolence",
                   "davidson")
 
@@ -85,14 +86,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true",
+                        help="score only the sources the issue's targets name (VBench benign, SimpleSafetyTests, "
+                             "Ring-A-Bell); obfuscated texts are drawn exactly as in the full run")
     args = parser.parse_args()
     policy = load_policy()
     stage = build_prompt_filter(policy)
     baseline = build_prompt_filter(load_policy(overrides={"prompt": {"settings": {"checks": ["blocklist"]}}}))
     rows = test_rows(args.data)
+    if args.quick:
+        rows = [r for r in rows if r.source in QUICK_SOURCES or (not r.benign and r.source in UNSAFE_SOURCES)]
     start = time.perf_counter()
-    verdicts = stage.check_batch([r.text for r in rows])
-    print(f"{len(rows)} test prompts in {time.perf_counter() - start:.1f} s\n")
+    scored_rows = [i for i, r in enumerate(rows) if not args.quick or r.source in QUICK_SOURCES]
+    verdicts: list = [None] * len(rows)  # --quick: the other unsafe rows are kept only to draw obfuscations
+    for i, v in zip(scored_rows, stage.check_batch([rows[i].text for i in scored_rows]), strict=True):
+        verdicts[i] = v
+    print(f"{len(scored_rows)} test prompts in {time.perf_counter() - start:.1f} s\n")
     base = baseline.check_batch([r.text for r in rows])
 
     # 1. decision-level table per source
@@ -121,11 +130,13 @@ def main() -> None:
     obfuscated: dict[str, dict[int, bool]] = {}
     for name, fn in OBFUSCATIONS.items():
         idx = [i for s in UNSAFE_SOURCES for i in unsafe_idx[s]]
-        texts = [fn(rows[i].text, rng) for i in idx]
-        obfuscated[name] = dict(zip(idx, map(blocked, stage.check_batch(texts)), strict=True))
+        texts = [fn(rows[i].text, rng) for i in idx]  # drawn for every unsafe row, so --quick sees the same texts
+        scored = [k for k, i in enumerate(idx) if not args.quick or rows[i].source in QUICK_SOURCES]
+        verdicts_obf = stage.check_batch([texts[k] for k in scored])
+        obfuscated[name] = {idx[k]: blocked(v) for k, v in zip(scored, verdicts_obf, strict=True)}
     for source in UNSAFE_SOURCES:
         idx = unsafe_idx[source]
-        if not idx:
+        if not idx or (args.quick and source not in QUICK_SOURCES):
             continue
         recall = sum(blocked(verdicts[i]) for i in idx) / len(idx)
         obf = " / ".join(f"{sum(obfuscated[n][i] for i in idx) / len(idx):.3f}" for n in OBFUSCATIONS)
@@ -141,10 +152,12 @@ def main() -> None:
 
     # 2. per-category precision / recall / F1 on category scores at the block threshold
     thresholds = policy.prompt.thresholds
+    if args.quick:
+        print("\n(--quick: per-category table skipped, it needs every source)")
     print("\n(* flag-only head: scored at its flag threshold; unsafe = any category but hate)")
     print("| category | test positives | precision | recall | F1 |")
     print("|---|---|---|---|---|")
-    for c in (*CATEGORIES, "unsafe"):
+    for c in (*CATEGORIES, "unsafe") if not args.quick else ():
         t = thresholds.get(c)
         # the block threshold; for flag-only heads (block: null) the flag threshold, marked with *
         block = 1.0 if t is None else t.block if t.block is not None else t.flag if t.flag is not None else 1.0
