@@ -221,7 +221,9 @@ class MiniLmEmbedder:
         return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]  # (B, 384)
 
     # -- both --------------------------------------------------------------------------------------------
-    def embed(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    def embed(self, texts: Sequence[str], batch_size: int = 8) -> np.ndarray:
+        """Texts are sorted by length and run in chunks of ``batch_size``: small chunks of similar length waste
+        little on padding (512 VBench prompts: 3.8 ms of CPU per prompt in chunks of 8, 4.3 in 16, 9.5 in 64)."""
         memo: dict[tuple[bool, str], np.ndarray] | None = getattr(_shared, "memo", None)
         if memo is None:
             return self._compute(texts, batch_size)
