@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from generator.adapters import bundled_model_dir  # noqa: E402
 from generator.analyzer import analyse  # noqa: E402
 from generator.pipeline_videoguard import VideoguardTextToVideoPipeline  # noqa: E402
-from generator.scenes import HELD_OUT_TRIPLES, make_scene, render  # noqa: E402
+from generator.scenes import HELD_OUT_TRIPLES, TRAIN_TRIPLES, make_scene, render  # noqa: E402
 from generator.train_vae import eval_psnr  # noqa: E402
 
 GRID_PROMPTS = (
@@ -53,21 +53,29 @@ def numpy_reference() -> float:
     return time.perf_counter() - t
 
 
-def eval_prompts(count: int) -> list[tuple[str, tuple[str, str, str], int]]:
-    """``count`` (caption, triple, scene seed) for held-out triples, cycling through them."""
-    triples = sorted(t for t in HELD_OUT_TRIPLES if not (t[1] == "circle" and t[2] == "rotating"))
+def eval_prompts(count: int, triples_from: str = "held-out") -> list[tuple[str, tuple[str, str, str], int]]:
+    """``count`` (caption, triple, scene seed) for held-out triples, cycling through them.
+
+    ``triples_from="seen"`` takes training triples (with scene seeds training never used) instead: that
+    is the split for choosing sampling settings, so the held-out figures stay blind."""
+    pool = HELD_OUT_TRIPLES if triples_from == "held-out" else TRAIN_TRIPLES
+    triples = sorted(t for t in pool if not (t[1] == "circle" and t[2] == "rotating"))
+    if triples_from == "seen":
+        triples = [triples[(i * 37) % len(triples)] for i in range(len(triples))]  # spread over colours
     out = []
+    base = 30_000_000 if triples_from == "held-out" else 31_000_000
     for i in range(count):
-        seed = 30_000_000 + i
+        seed = base + i
         scene = make_scene(seed, triple=triples[i % len(triples)], two_objects=False)
         out.append((scene.caption, triples[i % len(triples)], seed))
     return out
 
 
 def adherence(pipe: VideoguardTextToVideoPipeline, count: int, steps: int | None, guidance: float | None,
-              batch: int, start: int = 0, stop: int | None = None, frame_stride: int = 1) -> list[dict]:
+              batch: int, start: int = 0, stop: int | None = None, frame_stride: int = 1,
+              triples_from: str = "held-out") -> list[dict]:
     """One record per prompt in ``[start, stop)`` of the ``count`` evaluation prompts."""
-    prompts = eval_prompts(count)[start:stop]
+    prompts = eval_prompts(count, triples_from)[start:stop]
     records: list[dict] = []
     for offset in range(0, len(prompts), batch):
         chunk = prompts[offset : offset + batch]
@@ -166,6 +174,8 @@ def main() -> None:
                    help="evaluate only these prompts (to split the run over processes)")
     p.add_argument("--merge", nargs="+", default=None, help="merge the adherence records of these JSON files")
     p.add_argument("--json", default=None, help="also write the results as JSON here")
+    p.add_argument("--triples", choices=["held-out", "seen"], default="held-out",
+                   help="seen: training triples with unseen scenes, for choosing sampling settings")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -185,7 +195,7 @@ def main() -> None:
     if "adherence" not in args.skip:
         start, stop = args.range or (0, args.prompts)
         results["records"] = adherence(pipe, args.prompts, args.steps, args.guidance, args.batch, start, stop,
-                                       args.frame_stride)
+                                       args.frame_stride, args.triples)
         results["adherence"] = summarise(results["records"])
         print(json.dumps(results["adherence"], indent=1), flush=True)
     if args.grid:
