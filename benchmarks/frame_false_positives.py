@@ -40,6 +40,8 @@ import cv2
 import numpy as np
 from skimage import data
 
+from guard.sample import as_rgb_uint8
+
 PHOTOGRAPHS = ("astronaut", "camera", "cat", "chelsea", "coffee", "coins", "hubble_deep_field", "immunohistochemistry",
                "moon", "retina", "rocket", "stereo_motorcycle", "brick", "grass", "gravel", "page", "text", "cell",
                "microaneurysms")
@@ -52,25 +54,14 @@ VIEW_SIZE = (640, 360)  # (width, height) of every view: a 360p video frame
 CROP_SCALES = (1.0, 0.6, 0.35)  # crop width as a fraction of the image's (16:9 crops)
 
 
-def as_rgb(image: np.ndarray) -> np.ndarray:
-    """Any scikit-image array -> (H, W, 3) uint8 RGB."""
-    if image.dtype == bool:
-        image = image.astype(np.uint8) * 255
-    if image.dtype != np.uint8:
-        image = (255 * (image - image.min()) / max(float(np.ptp(image)), 1e-9)).astype(np.uint8)
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    return np.ascontiguousarray(image[..., :3])
-
-
 def photographs() -> Iterator[tuple[str, np.ndarray]]:
     for name in PHOTOGRAPHS:
         image = getattr(data, name)()
         if name == "stereo_motorcycle":  # (left, right, disparity)
-            yield "motorcycle_left", as_rgb(image[0])
-            yield "motorcycle_right", as_rgb(image[1])
+            yield "motorcycle_left", as_rgb_uint8(image[0])
+            yield "motorcycle_right", as_rgb_uint8(image[1])
         else:
-            yield name, as_rgb(image)
+            yield name, as_rgb_uint8(image)
     for name in SKLEARN_PHOTOGRAPHS:
         path = resources.files("sklearn.datasets").joinpath("images", name)
         image = cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
@@ -109,7 +100,7 @@ def letterbox(image: np.ndarray) -> np.ndarray:
 def people() -> Iterator[tuple[str, np.ndarray]]:
     for i, face in enumerate(data.lfw_subset()):  # (25, 25) float in [0, 1]
         grey = cv2.resize((face * 255).astype(np.uint8), (200, 200), interpolation=cv2.INTER_CUBIC)
-        yield f"lfw{i:03d}", letterbox(as_rgb(grey))
+        yield f"lfw{i:03d}", letterbox(as_rgb_uint8(grey))
 
 
 def wilson_upper(hits: int, n: int, z: float = 1.96) -> float:
@@ -209,7 +200,7 @@ def main() -> None:
         "photographs": [(f"{name}/{view}", frame) for name, image in photographs() for view, frame in views(image)],
         "people": list(people()),
         "synthetic": [(f"{name}/{view}", frame) for name in SYNTHETIC
-                      for view, frame in views(as_rgb(getattr(data, name)()))],
+                      for view, frame in views(as_rgb_uint8(getattr(data, name)()))],
     }
     print("Frame classifiers on benign licensed images, default policy (nudenet + opennsfw, corroboration on)")
     results = []

@@ -12,6 +12,18 @@ import numpy as np
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "cat", "camera")
 
 
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Any scikit-image data array (bool, grey, float, RGBA) -> (H, W, 3) uint8 RGB, so every consumer of
+    the licensed sample images sees the same pixels."""
+    if image.dtype == bool:
+        image = image.astype(np.uint8) * 255
+    if image.dtype != np.uint8:
+        image = (255 * (image - image.min()) / max(float(np.ptp(image)), 1e-9)).astype(np.uint8)
+    if image.ndim == 2:
+        image = np.stack([image] * 3, axis=-1)
+    return np.ascontiguousarray(image[..., :3])
+
+
 def photo_pan(frames: int = 48, size: int = 256, image: str = "astronaut") -> np.ndarray:
     """A left-to-right pan over ``skimage.data.<image>()``: (frames, size, size, 3) uint8."""
     from skimage import data, transform

@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 from skimage import data
 
+from guard.sample import as_rgb_uint8
+
 BENIGN_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "cat", "horse", "coins", "clock",
                  "immunohistochemistry", "retina", "hubble_deep_field", "brick", "grass", "gravel", "moon")
 FACE_PHOTOS = ("astronaut", "camera")
@@ -14,14 +16,7 @@ FACELESS_PHOTOS = ("coffee", "chelsea", "rocket", "coins", "hubble_deep_field")
 
 def photo(name: str) -> np.ndarray:
     """A scikit-image photograph as (H, W, 3) uint8 RGB."""
-    image = getattr(data, name)()
-    if image.dtype == bool:
-        image = image.astype(np.uint8) * 255
-    if image.dtype != np.uint8:
-        image = (255 * (image - image.min()) / max(float(np.ptp(image)), 1e-9)).astype(np.uint8)
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    return np.ascontiguousarray(image[..., :3])
+    return as_rgb_uint8(getattr(data, name)())
 
 
 def pan(name: str, frames: int, width: int = 256, height: int = 144, speed: int = 2) -> np.ndarray:
