@@ -112,6 +112,10 @@ def eval_psnr(vae: AutoencoderKL, clips: int = 4, offset: int = 0) -> float:
     return float(np.mean(scores))
 
 
+# stage -> (the stage whose checkpoint it starts from, offset of its data seed); the order is training order
+STAGES: dict[str, tuple[str | None, int]] = {"full": (None, 0), "decoder": ("full", 1), "robust": ("decoder", 2)}
+
+
 def corrupt_latents(z: torch.Tensor, noise: float) -> torch.Tensor:
     """Half the batch kept clean (reconstruction must not get worse); the other half shrunk towards
     the per-channel mean by a factor in [0.5, 1] and given gaussian noise of std up to ``noise`` x the
@@ -131,8 +135,9 @@ def train(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / f"ckpt_{args.stage}.pt"
     vae = build_vae()
-    if args.stage in ("decoder", "robust"):
-        init = torch.load(out / ("ckpt_full.pt" if args.stage == "decoder" else "ckpt_decoder.pt"), weights_only=False)
+    init_stage, data_offset = STAGES[args.stage]
+    if init_stage is not None:
+        init = torch.load(out / f"ckpt_{init_stage}.pt", weights_only=False)
         vae.load_state_dict(init["model"])
         vae.encoder.requires_grad_(False)
         vae.quant_conv.requires_grad_(False)
@@ -154,10 +159,10 @@ def train(args: argparse.Namespace) -> None:
             lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * decay)
             for g in opt.param_groups:
                 g["lr"] = lr
-            data_seed = args.seed + {"full": 0, "decoder": 1, "robust": 2}[args.stage]
+            data_seed = args.seed + data_offset
             x = batch_for_step(data_seed, step, args.batch, args.crop)  # (B, 3, c, c)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-                if args.stage in ("decoder", "robust"):
+                if init_stage is not None:  # encoder frozen: train the decoder only
                     with torch.no_grad():
                         z = vae.encode(x).latent_dist.mode()
                         if args.stage == "robust":
@@ -193,8 +198,7 @@ def export(args: argparse.Namespace) -> None:
     """Write the best available checkpoint as a diffusers ``AutoencoderKL`` directory, with the latent
     shift/scale measured on training clips so latents are roughly zero-mean unit-variance."""
     out = Path(args.out)
-    src = next(out / f"ckpt_{stage}.pt" for stage in ("robust", "decoder", "full")
-               if (out / f"ckpt_{stage}.pt").exists())
+    src = next(out / f"ckpt_{stage}.pt" for stage in reversed(STAGES) if (out / f"ckpt_{stage}.pt").exists())
     vae = build_vae()
     vae.load_state_dict(torch.load(src, weights_only=False)["model"])
     vae.eval()
@@ -209,7 +213,7 @@ def export(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", choices=["full", "decoder", "robust"], default="full")
+    p.add_argument("--stage", choices=list(STAGES), default="full")
     p.add_argument("--latent-noise", type=float, default=0.3,
                    help="robust: largest noise std, in units of the latents' own std")
     p.add_argument("--steps", type=int, default=1500)
