@@ -132,6 +132,15 @@ class LatentCache:
             self.data = {k: torch.cat([p[k] for p in self.parts]) for k in self.parts[0]}
 
 
+def shift_sigma(sigma: torch.Tensor, shift: float) -> torch.Tensor:
+    """The scheduler's time shift ``k s / (1 + (k - 1) s)``, applied to training noise levels too.
+
+    Why: 17 nearly identical frames average their noise down, so a clip's layout (where the object is,
+    which way it moves) is decided at noise levels close to 1, which an unshifted logit-normal rarely
+    samples. Wan trains and samples with a shift for the same reason."""
+    return shift * sigma / (1 + (shift - 1) * sigma)
+
+
 def sample_batch(data: dict[str, torch.Tensor], n: int, uncond: torch.Tensor, gen: torch.Generator, batch: int,
                  dropout: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, C, T, h, w) clean latents and (B, L, 384) text from the first ``n`` clips, with time
@@ -185,7 +194,8 @@ def train(args: argparse.Namespace) -> None:
             cache.ensure(clips_at(step))
             x0, text = sample_batch(cache.data, clips_at(step), uncond, gen, args.batch, args.dropout)
             noise = torch.randn(x0.shape, generator=gen)
-            sigma = torch.sigmoid(torch.randn(args.batch, generator=gen) * 1.0 + args.sigma_shift)  # logit-normal
+            u = torch.sigmoid(torch.randn(args.batch, generator=gen) + args.sigma_shift)  # logit-normal
+            sigma = shift_sigma(u, args.train_shift)
             s = sigma[:, None, None, None, None]
             xt = (1 - s) * x0 + s * noise
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
@@ -245,6 +255,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--sigma-shift", type=float, default=0.3)
+    p.add_argument("--train-shift", type=float, default=1.0, help="train: time shift of the noise levels")
     p.add_argument("--ema", type=float, default=0.998)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=100)
