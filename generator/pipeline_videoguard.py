@@ -32,6 +32,23 @@ class VideoguardPipelineOutput(BaseOutput):
     frames: Any
 
 
+def video_noise(shape: tuple[int, ...], correlation: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Gaussian noise of ``shape`` (B, C, T, h, w) whose frames share a ``correlation`` part of the variance.
+
+    Why: with independent noise per frame, each frame of a small model's sample settles on its own layout
+    (the object jumps between frames). A noise prior shared across frames (the "mixed" prior of PYoCo,
+    Ge et al. 2023) ties the frames together from the first step. Training and sampling must use the same
+    prior; 0 is the ordinary i.i.d. noise.
+    """
+    if not 0.0 <= correlation < 1.0:
+        raise ValueError(f"`noise_correlation` has to be in [0, 1) but is {correlation}")
+    independent = torch.randn(shape, generator=generator, dtype=torch.float32)
+    if correlation == 0.0:
+        return independent
+    shared = torch.randn((*shape[:2], 1, *shape[3:]), generator=generator, dtype=torch.float32)
+    return correlation**0.5 * shared + (1.0 - correlation) ** 0.5 * independent
+
+
 class VideoguardTextToVideoPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->transformer->vae"
     _optional_components = ["text_encoder", "tokenizer"]
@@ -48,6 +65,7 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
         default_size: int = 128,
         default_num_inference_steps: int = 16,
         default_guidance_scale: float = 4.0,
+        noise_correlation: float = 0.0,
     ) -> None:
         super().__init__()
         self.register_modules(
@@ -59,6 +77,7 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
             default_size=default_size,
             default_num_inference_steps=default_num_inference_steps,
             default_guidance_scale=default_guidance_scale,
+            noise_correlation=noise_correlation,
         )
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
 
@@ -163,7 +182,7 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
         shape = (batch, self.transformer.config.in_channels, num_frames,
                  height // self.vae_scale_factor, width // self.vae_scale_factor)
         if latents is None:
-            latents = torch.randn(shape, generator=generator, dtype=torch.float32)
+            latents = video_noise(shape, cfg.noise_correlation, generator)
         elif tuple(latents.shape) != shape:
             raise ValueError(f"`latents` has to have shape {shape} but has {tuple(latents.shape)}")
 

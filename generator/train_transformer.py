@@ -29,6 +29,7 @@ import torch
 from diffusers import AutoencoderKL, WanTransformer3DModel
 from tqdm import tqdm
 
+from generator.pipeline_videoguard import video_noise
 from generator.scenes import caption_variant, make_scene, render
 from generator.text_encoder import MAX_TOKENS, TEXT_DIM, encode_captions, load_minilm
 from generator.train_vae import to_tensor
@@ -193,7 +194,7 @@ def train(args: argparse.Namespace) -> None:
                 g["lr"] = lr
             cache.ensure(clips_at(step))
             x0, text = sample_batch(cache.data, clips_at(step), uncond, gen, args.batch, args.dropout)
-            noise = torch.randn(x0.shape, generator=gen)
+            noise = video_noise(tuple(x0.shape), args.noise_correlation, gen)
             u = torch.sigmoid(torch.randn(args.batch, generator=gen) + args.sigma_shift)  # logit-normal
             sigma = shift_sigma(u, args.train_shift)
             s = sigma[:, None, None, None, None]
@@ -235,6 +236,7 @@ def export(args: argparse.Namespace) -> None:
         scheduler=FlowMatchEulerDiscreteScheduler(shift=args.shift),
         default_num_inference_steps=args.default_steps,
         default_guidance_scale=args.guidance,
+        noise_correlation=args.noise_correlation,
     )
     pipe.save_pretrained(args.to)
     print(f"exported transformer step {state['step']} + {args.vae} -> {args.to}")
@@ -256,6 +258,8 @@ def main() -> None:
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--sigma-shift", type=float, default=0.3)
     p.add_argument("--train-shift", type=float, default=1.0, help="train: time shift of the noise levels")
+    p.add_argument("--noise-correlation", type=float, default=0.0,
+                   help="train and export: share of the noise variance common to all frames")
     p.add_argument("--ema", type=float, default=0.998)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=100)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from generator.adapters import bundled_model_dir
-from generator.pipeline_videoguard import VideoguardTextToVideoPipeline
+from generator.pipeline_videoguard import VideoguardTextToVideoPipeline, video_noise
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +60,17 @@ def test_when_inputs_are_bad_then_value_error_names_the_value(pipe, case: str) -
     kwargs, message = BAD_INPUTS[case]
     with pytest.raises(ValueError, match=message):
         pipe(**{"num_inference_steps": 1, **kwargs})
+
+
+@pytest.mark.parametrize("correlation", [0.0, 0.5, 0.8])
+def test_when_noise_is_correlated_then_frames_share_that_part_of_the_variance(correlation: float) -> None:
+    noise = video_noise((4, 16, 17, 16, 16), correlation, torch.Generator().manual_seed(0))
+    frames = noise.permute(2, 0, 1, 3, 4).reshape(17, -1)  # (T, everything else)
+    between = torch.corrcoef(frames)[~torch.eye(17, dtype=torch.bool)].mean().item()
+    assert abs(noise.var().item() - 1.0) < 0.03
+    assert abs(between - correlation) < 0.03
+
+
+def test_when_noise_correlation_is_out_of_range_then_value_error() -> None:
+    with pytest.raises(ValueError, match="noise_correlation"):
+        video_noise((1, 16, 17, 16, 16), 1.0, None)
