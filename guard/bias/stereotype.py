@@ -167,8 +167,10 @@ class StereotypeRecognizer:
         found = score >= self.head.threshold
         groups = rule_finding.groups
         about = f" about {', '.join(groups)}" if groups else ""
+        words = self.head.ngrams.top_terms(text) if found and self.head.ngrams is not None else []
+        raised = f"; words that raised it: {', '.join(words)}" if words else ""
         explanation = (f"semantic head: stereotype-harm score {score:.2f} >= {self.head.threshold:.2f}{about} "
-                       f"(no lexicon harm word; a paraphrase)" if found else rule_finding.explanation)
+                       f"(no lexicon harm word; a paraphrase{raised})" if found else rule_finding.explanation)
         return StereotypeFinding(self.name, found, groups, ("semantic",) if found else rule_finding.themes,
                                  rule_finding.terms, rule_finding.generalization, explanation, score,
                                  self.head.threshold)

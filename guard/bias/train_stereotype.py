@@ -10,10 +10,19 @@ score is not inflated by near-copies.
 
 Training rows: ToxiGen ``hate`` (1) / ``neutral`` (0) statements, the project-written labelled prompts
 (``eval/project_written.tsv``), VBench 1.0 and 2.0 prompts (0), and the project-written template sentences
-(``train/stereotype_templates.yaml``, lower weight). Choices on dev, by grouped 5-fold cross-validation
-(groups = near-duplicate clusters): the regularization C and the threshold, the lowest logit at which
-"rule fires OR head >= threshold" stays within the false-positive budget on dev ToxiGen neutral statements
-and on all dev benign group mentions. Deterministic: same data, same weights.
+(``train/stereotype_templates.yaml``, lower weight).
+
+Model: the embedding logistic regression's logit plus ``NGRAM_WEIGHT`` x a TF-IDF word 1-2-gram logistic
+regression's logit (``stereotype_head.NgramPart``). The n-gram settings (min_df 2, C 4, weight 0.5) were
+chosen on dev grouped cross-validation over three fold seeds (issue 7, second round; dev harm-theme recall at
+the same budget and step threshold 0.857 -> 0.886 averaged over the seeds; the settings tried are listed in
+benchmarks/RESULTS.md).
+Choices made here on dev, by grouped 5-fold cross-validation (groups = near-duplicate clusters): the
+embedding model's C, then the threshold from the out-of-fold logits: a smoothed (Harrell-Davis) quantile of the
+benign scores the rule leaves, at the level that keeps "rule fires OR head >= threshold" within the
+false-positive budget on dev ToxiGen neutral statements and on all dev benign group mentions (the stricter of
+the two). The step rule (lowest logit within budget, ``choose_threshold``) is recorded beside it: with 140
+neutral statements it sits just above one particular statement's score. Deterministic: same data, same weights.
 """
 
 from __future__ import annotations
@@ -30,13 +39,17 @@ import numpy as np
 import yaml
 
 from guard.bias.stereotype import StereotypeRecognizer, _group_mentions
-from guard.bias.stereotype_head import StereotypeHead, default_paths
+from guard.bias.stereotype_head import NgramPart, StereotypeHead, default_paths
 
 BIAS_DATA = Path(str(resources.files("guard"))) / "data" / "bias"
 TEMPLATES = BIAS_DATA / "train" / "stereotype_templates.yaml"
 DEV_THEMES = BIAS_DATA / "eval" / "toxigen_dev_harm_theme_labels.tsv"
 NEAR_DUPLICATE_COSINE = 0.9
 C_GRID = (1.0, 4.0, 16.0)
+NGRAM_RANGE = (1, 2)
+NGRAM_MIN_DF = 2
+NGRAM_C = 4.0
+NGRAM_WEIGHT = 0.5  # the n-gram logit's weight in the sum (the embedding logit has weight 1)
 
 
 def split_of(text: str) -> str:
@@ -126,6 +139,34 @@ def choose_threshold(logits: np.ndarray, rule: np.ndarray, benign_sets: list[np.
     return float("inf")
 
 
+def choose_threshold_smoothed(logits: np.ndarray, rule: np.ndarray, benign_sets: list[np.ndarray],
+                              budget: float) -> float:
+    """The Harrell-Davis estimate of the head-score quantile that keeps rule-OR-head within ``budget`` on every
+    benign set: per set, the rule's own false positives are subtracted from the budget and the rest is spent
+    on the benign rows the rule left; the strictest set wins. Smoother than ``choose_threshold`` (a weighted
+    average of the top order statistics rather than the gap above one of them)."""
+    from scipy.stats.mstats import hdquantiles
+
+    threshold = -float("inf")
+    for m in benign_sets:
+        if not m.any():
+            continue
+        left = m & ~rule
+        spare = budget * m.sum() - (m & rule).sum()  # benign rows the head may still flag
+        if spare <= 0 or left.sum() < 2:
+            return float("inf")
+        q = 1.0 - spare / left.sum()
+        threshold = max(threshold, float(hdquantiles(logits[left], prob=[q])[0]))
+    return threshold
+
+
+def _fit_ngrams(texts: list[str], y: np.ndarray, w: np.ndarray):  # noqa: ANN202 - sklearn objects
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(ngram_range=NGRAM_RANGE, sublinear_tf=True, min_df=NGRAM_MIN_DF).fit(texts)
+    return vec, _fit(vec.transform(texts), y, w, NGRAM_C)
+
+
 def operating_point(logits: np.ndarray, rule: np.ndarray, threshold: float, masks: dict[str, np.ndarray]
                     ) -> dict[str, float]:
     flagged = rule | (logits >= threshold)
@@ -162,6 +203,8 @@ def train(data: Path, budget: float, out: tuple[Path, Path], folds: int = 5) -> 
     w = np.array([r.weight for r in dev])
     y_t = np.array([r.label for r in templates])
     w_t = np.array([r.weight for r in templates])
+    texts = [r.text for r in dev]
+    t_texts = [r.text for r in templates]
     rule = np.array([StereotypeRecognizer().recognize(r.text).found for r in dev])
     themes = load_dev_themes()
     source = np.array([r.source for r in dev])
@@ -179,25 +222,46 @@ def train(data: Path, budget: float, out: tuple[Path, Path], folds: int = 5) -> 
     }
     splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=0)
     cv: dict[str, dict[str, object]] = {}
+    folds_of = list(splitter.split(x_dev, y, _clusters(x_dev)))
+    ngram_oof = np.zeros(len(dev))
+    for train_idx, held_idx in folds_of:
+        vec, bow = _fit_ngrams([texts[i] for i in train_idx] + t_texts, np.concatenate([y[train_idx], y_t]),
+                               np.concatenate([w[train_idx], w_t]))
+        ngram_oof[held_idx] = bow.decision_function(vec.transform([texts[i] for i in held_idx]))
     best: tuple[float, float, float] | None = None  # (dev harm-theme recall, C, threshold)
     for c in C_GRID:
         oof = np.zeros(len(dev))
-        for train_idx, held_idx in splitter.split(x_dev, y, _clusters(x_dev)):
+        for train_idx, held_idx in folds_of:
             model = _fit(np.vstack([x_dev[train_idx], x_tmpl]), np.concatenate([y[train_idx], y_t]),
                          np.concatenate([w[train_idx], w_t]), c)
             oof[held_idx] = model.decision_function(x_dev[held_idx])
-        threshold = choose_threshold(oof, rule, [neutral, benign_group], budget)
+        oof += NGRAM_WEIGHT * ngram_oof
+        threshold = choose_threshold_smoothed(oof, rule, [neutral, benign_group], budget)
+        step = choose_threshold(oof, rule, [neutral, benign_group], budget)
         point = operating_point(oof, rule, threshold, masks)
-        cv[f"C={c:g}"] = {"threshold": round(threshold, 4), **point}
+        cv[f"C={c:g}"] = {"threshold": round(threshold, 4), **point, "step_threshold": round(step, 4),
+                          "step_point": operating_point(oof, rule, step, masks)}
         score = point["recall:toxigen_hate_harm_theme"]
         if best is None or score > best[0]:
             best = (score, c, threshold)
     assert best is not None
     _, c, threshold = best
     model = _fit(np.vstack([x_dev, x_tmpl]), np.concatenate([y, y_t]), np.concatenate([w, w_t]), c)
+    vec, bow = _fit_ngrams(texts + t_texts, np.concatenate([y, y_t]), np.concatenate([w, w_t]))
+    terms = vec.get_feature_names_out()
+    ngrams = NgramPart(tuple(str(t) for t in terms), vec.idf_.astype(np.float32),
+                       (NGRAM_WEIGHT * bow.coef_[0]).astype(np.float32), NGRAM_RANGE[1])
+    probe = texts[:200] + t_texts[:50]  # the numpy re-implementation must give scikit-learn's numbers
+    expected = NGRAM_WEIGHT * (vec.transform(probe) @ bow.coef_[0])
+    got = np.array([ngrams.logit(t) for t in probe])
+    if not np.allclose(got, expected, atol=1e-4):
+        raise AssertionError(f"NgramPart disagrees with TfidfVectorizer (max diff {np.abs(got - expected).max():.2e})")
     meta = {
         "model": f"{embedder.name} mean-pooled float32 embedding (guard.prompt_filter.embedder), max over windows",
-        "head": "logistic regression (sklearn lbfgs, class_weight=balanced), OR-ed with the lexicon rule",
+        "head": ("logistic regression (sklearn lbfgs, class_weight=balanced) on the embedding, plus "
+                 f"{NGRAM_WEIGHT} x logistic regression on TF-IDF word {NGRAM_RANGE} -grams (sublinear tf, "
+                 f"min_df {NGRAM_MIN_DF}, C {NGRAM_C:g}, {len(terms)} terms); OR-ed with the lexicon rule"),
+        "threshold_rule": "Harrell-Davis quantile of dev out-of-fold benign scores left by the rule (smoothed)",
         "trained_on": "dev split only (sha1 even); test split texts used only to drop near-copies",
         "rows": {s: int((source == s).sum()) for s in sorted(set(source.tolist()))} | {"template": len(templates)},
         "dropped_as_near_copies_of_test": dropped,
@@ -206,7 +270,8 @@ def train(data: Path, budget: float, out: tuple[Path, Path], folds: int = 5) -> 
         "cv_dev_out_of_fold": cv,
         "rule_only_dev": operating_point(np.zeros(len(dev)), rule, float("inf"), masks),
     }
-    head = StereotypeHead(model.coef_[0].astype(np.float32), float(model.intercept_[0]), threshold, meta)
+    head = StereotypeHead(model.coef_[0].astype(np.float32),
+                          float(model.intercept_[0] + NGRAM_WEIGHT * bow.intercept_[0]), threshold, meta, ngrams)
     head.save(*out)
     return {**meta, "threshold": threshold}
 

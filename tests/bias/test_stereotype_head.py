@@ -11,8 +11,8 @@ import pytest
 from guard.bias.gate import BiasGate
 from guard.bias.settings import BiasSettings
 from guard.bias.stereotype import StereotypeRecognizer
-from guard.bias.stereotype_head import load_stereotype_head
-from guard.bias.train_stereotype import choose_threshold, split_of, template_examples
+from guard.bias.stereotype_head import NgramPart, StereotypeHead, load_stereotype_head
+from guard.bias.train_stereotype import choose_threshold, choose_threshold_smoothed, split_of, template_examples
 
 SHARED = Path(os.environ.get("VIDEOGUARD_SHARED_PROMPTS", Path(__file__).resolve().parents[3] / "shared" / "data"
                              / "prompts"))
@@ -41,6 +41,35 @@ def test_when_bundled_head_is_loaded_then_it_matches_the_embedding_and_was_train
     assert head.weights.shape == (384,)
     assert np.isfinite(head.threshold)
     assert head.meta["trained_on"].startswith("dev split only")
+    assert head.ngrams is not None and len(head.ngrams.terms) > 1000
+
+
+def test_when_ngram_part_scores_text_then_it_matches_scikit_learn_tfidf() -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    corpus = ["they are all lazy and they steal", "a family at the beach", "they need to stop being so lazy",
+              "Lazy, lazy cats sleep all day", "the beach at dawn, they said"]
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(corpus)
+    coef = np.linspace(-1.0, 1.0, len(vec.idf_))
+    part = NgramPart(tuple(vec.get_feature_names_out()), vec.idf_.astype(np.float32), coef.astype(np.float32))
+    probes = [*corpus, "THEY are lazy lazy lazy", "nothing known here", ""]
+    expected = vec.transform(probes) @ coef
+    assert np.allclose([part.logit(t) for t in probes], expected, atol=1e-5)
+    assert part.logit("nothing known here") == 0.0
+
+
+def test_when_head_with_ngrams_is_saved_then_loading_gives_the_same_scores(tmp_path: Path) -> None:
+    part = NgramPart(("lazy", "they", "they are"), np.array([1.5, 1.0, 1.2], np.float32),
+                     np.array([2.0, 0.1, 1.0], np.float32))
+    head = StereotypeHead(np.full(384, 0.01, np.float32), -1.0, 0.5, {"note": "test"}, part)
+    head.save(tmp_path / "h.npz", tmp_path / "h.json")
+    loaded = StereotypeHead.load(tmp_path / "h.npz", tmp_path / "h.json")
+    emb = np.eye(384, dtype=np.float32)[:2]
+    texts = ["they are lazy", "a cat"]
+    assert np.allclose(loaded.logits(emb, texts), head.logits(emb, texts))
+    assert loaded.ngrams is not None and loaded.ngrams.top_terms("they are lazy", 1) == ["lazy"]
+    with pytest.raises(ValueError, match="texts"):
+        loaded.logits(emb)
 
 
 @pytest.mark.parametrize("prompt", PARAPHRASES)
@@ -52,6 +81,7 @@ def test_when_stereotype_is_paraphrased_then_rule_misses_and_head_flags_it(recog
     assert finding.themes == ("semantic",)
     assert finding.head_score is not None and finding.head_score >= finding.head_threshold
     assert "semantic head" in finding.explanation
+    assert "words that raised it:" in finding.explanation
 
 
 @pytest.mark.parametrize("prompt", BENIGN_GROUP_MENTIONS)
@@ -95,6 +125,23 @@ def test_when_threshold_is_chosen_then_it_is_the_lowest_within_the_fp_budget() -
     assert choose_threshold(logits, rule, [benign], 0.5) == 1.0
     # A rule that already flags a benign row uses up the budget.
     assert choose_threshold(logits, benign & (logits < 1), [benign], 0.5) == 5.0
+
+
+def test_when_threshold_is_smoothed_then_rule_hits_use_budget_and_it_lies_between_top_benign_scores() -> None:
+    rng = np.random.default_rng(0)
+    benign_scores = rng.normal(0.0, 1.0, 200)
+    logits = np.concatenate([benign_scores, rng.normal(4.0, 1.0, 50)])
+    benign = np.arange(250) < 200
+    no_rule = np.zeros(250, dtype=bool)
+    top = np.sort(benign_scores)[::-1]
+    # 2 % of 200 = 4 benign rows may be flagged: the estimate lies among the top order statistics.
+    t = choose_threshold_smoothed(logits, no_rule, [benign], 0.02)
+    assert top[6] < t < top[1]
+    assert (benign_scores >= t).mean() <= 0.03
+    # Rule hits on benign rows use up budget: a stricter (higher) threshold; all of it: nothing left.
+    rule = benign & (np.arange(250) < 2)
+    assert choose_threshold_smoothed(logits, rule, [benign], 0.02) > t
+    assert choose_threshold_smoothed(logits, benign & (np.arange(250) < 4), [benign], 0.02) == float("inf")
 
 
 def test_when_templates_are_expanded_then_both_classes_share_frames_and_groups() -> None:
