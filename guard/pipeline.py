@@ -229,28 +229,15 @@ class GuardedPipeline:
         elif failed is not None:
             verdicts.append(failed)
         self._stop_if_blocked(request_id, prompt, verdicts, kind)
-        # 4. Watermark with a fresh 64-bit release id.
+        # 4. Watermark with a fresh 64-bit release id; 5. encode (checking the mark survived it) and sign into
+        #    temporary files; 6. rename into place and record.
         payload = secrets.token_bytes(PAYLOAD_BYTES)
         release_id = payload.hex()
-        policy = self.policy.watermark
-        failed, result = self._run_stage("watermark", policy.required, policy.timeout_s, self.watermark,
-                                         lambda: self.watermark.embed(clip, payload))  # type: ignore[union-attr]
-        marked = failed is None and result is not None
-        if marked:
-            wm_verdict, clip = result
-            verdicts.append(wm_verdict)
-        elif failed is not None:
-            verdicts.append(failed)
-        self._stop_if_blocked(request_id, prompt, verdicts, kind)
-        # 5. Encode and sign into temporary files; 6. rename into place and record.
         with tempfile.TemporaryDirectory(prefix=".videoguard-", dir=output.parent if output.parent.exists()
                                          else None) as tmp:
             encoded = Path(tmp) / "encoded.mp4"
             signed = Path(tmp) / "signed.mp4"
-            write_mp4(clip, encoded, crf=self.policy.output.crf, preset=self.policy.output.preset)
-            if marked:
-                self._check_mark_survives(encoded, payload, verdicts)
-                self._stop_if_blocked(request_id, prompt, verdicts, kind)
+            clip, marked = self._watermark_and_encode(clip, payload, encoded, request_id, prompt, verdicts, kind)
             soft = (SoftBinding(self.watermark.algorithm, release_id, 0.0, round(clip.duration_s, 3))  # type: ignore[union-attr]
                     if marked else None)
             safety = self._safety_summary(request_id, release_id, prompt, verdicts)
@@ -272,24 +259,70 @@ class GuardedPipeline:
                            release_id=release_id, output_sha256=digest)
         return Release(output, release_id, request_id, tuple(verdicts), report.state, seq)
 
-    def _check_mark_survives(self, encoded: Path, payload: bytes, verdicts: list[Verdict]) -> None:
-        """Fail closed if the encoded file does not carry the payload: nothing unmarked leaves."""
-        if not self.policy.watermark.settings.get("verify_after_encode", True):
-            return
+    def _watermark_and_encode(self, clip: Clip, payload: bytes, encoded: Path, request_id: str,
+                              prompt: str | None, verdicts: list[Verdict], kind: str) -> tuple[Clip, bool]:
+        """Embed, encode to ``encoded`` and read the payload back from the file (a closed loop).
+
+        When the file does not give the payload back, the stage's ``reinforce`` (if it has one) measures what
+        the detector saw in each part of the mark and the clip is embedded again from the unmarked frames with
+        the mark's amplitude moved where the picture disturbs it (same PSNR budget), at most
+        ``watermark.settings.attempts`` embeds in all. Why: on short clips whose picture flickers (the bundled
+        generator's 17 frames of speckle) a fixed mark can lose to the picture in a few cells, and the release
+        knows the picture. A clip that still does not read back is blocked: nothing unmarked leaves.
+        Returns the clip as encoded and whether it carries the mark.
+        """
+        policy = self.policy.watermark
+        check = bool(policy.settings.get("verify_after_encode", True))
+        attempts = max(1, int(policy.settings.get("attempts", 1))) if check else 1
+        reinforce = getattr(self.watermark, "reinforce", None)
+        hint = None
+        for attempt in range(1, attempts + 1):
+            failed, result = self._run_stage(
+                "watermark", policy.required, policy.timeout_s, self.watermark,
+                lambda h=hint: (self.watermark.embed(clip, payload) if h is None  # type: ignore[union-attr]
+                                else self.watermark.embed(clip, payload, hint=h)))  # type: ignore[union-attr]
+            if failed is not None:
+                verdicts.append(failed)
+            self._stop_if_blocked(request_id, prompt, verdicts, kind)
+            if result is None:  # an optional stage that is not configured: released unmarked, as the policy allows
+                write_mp4(clip, encoded, crf=self.policy.output.crf, preset=self.policy.output.preset)
+                return clip, False
+            wm_verdict, marked = result
+            write_mp4(marked, encoded, crf=self.policy.output.crf, preset=self.policy.output.preset)
+            if not check:
+                verdicts.append(wm_verdict)
+                return marked, True
+            check_verdict, received = self._check_mark_survives(encoded, payload, attempt)
+            last = attempt == attempts or reinforce is None or received is None
+            if check_verdict.decision is Decision.ALLOW or last:
+                verdicts += [wm_verdict, check_verdict]
+                self._stop_if_blocked(request_id, prompt, verdicts, kind)
+                return marked, True
+            failed, hint = self._run_stage(
+                "watermark", True, policy.timeout_s, reinforce,
+                lambda m=marked, r=received, h=hint: reinforce(clip, m, r, payload, h))  # type: ignore[misc]
+            if failed is not None:
+                verdicts += [wm_verdict, check_verdict, failed]
+                self._stop_if_blocked(request_id, prompt, verdicts, kind)
+        raise AssertionError("unreachable: the last attempt returns or blocks")
+
+    def _check_mark_survives(self, encoded: Path, payload: bytes, attempt: int) -> tuple[Verdict, Clip | None]:
+        """Read the payload back from the encoded file: an ALLOW verdict, or an ERROR one (fail closed) and the
+        decoded clip (for ``reinforce``; None if it could not be read)."""
         with stopwatch() as elapsed:
             try:
-                reading = self.watermark.detect(read_video(encoded, self.policy.limits))  # type: ignore[union-attr]
+                received = read_video(encoded, self.policy.limits)
+                reading = self.watermark.detect(received)  # type: ignore[union-attr]
             except Exception as exc:
-                verdicts.append(Verdict.error("watermark-check", exc))
-                return
+                return Verdict.error("watermark-check", exc), None
+        evidence = {"p_value": reading.p_value, "attempt": attempt}
         if not reading.marked or reading.payload != payload:
-            verdicts.append(Verdict("watermark-check", Decision.ERROR, elapsed_ms=elapsed[0],
-                                    reasons=("watermark not recoverable from the encoded file",),
-                                    evidence={"p_value": reading.p_value}))
-        else:
-            verdicts.append(Verdict("watermark-check", Decision.ALLOW, elapsed_ms=elapsed[0],
-                                    reasons=("payload recovered from the encoded file",),
-                                    evidence={"p_value": reading.p_value}))
+            return Verdict("watermark-check", Decision.ERROR, elapsed_ms=elapsed[0],
+                           reasons=(f"watermark not recoverable from the encoded file (attempt {attempt})",),
+                           evidence=evidence), received
+        return Verdict("watermark-check", Decision.ALLOW, elapsed_ms=elapsed[0],
+                       reasons=(f"payload recovered from the encoded file (attempt {attempt})",),
+                       evidence=evidence), received
 
     def _sign(self, encoded: Path, signed: Path, manifest: dict[str, Any]) -> tuple[Verdict, bytes | None]:
         policy = self.policy.provenance

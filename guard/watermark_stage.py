@@ -30,6 +30,7 @@ class WatermarkSettings(BaseModel):
     p_threshold: float = Field(default=watermark.DEFAULT_P_THRESHOLD, gt=0, lt=1)
     key: str | None = None  # null: the built-in public key of io.videoguard.wm.v1
     verify_after_encode: bool = True  # read by the pipeline: detect the payload in the encoded file
+    attempts: int = Field(default=3, ge=1, le=10)  # read by the pipeline: embeds tried before it refuses to release
 
 
 def _settings(policy: Policy) -> WatermarkSettings:
@@ -48,14 +49,17 @@ class VideoWatermarkStage:
         suffix = "" if settings.key is None else "+key-" + hashlib.sha256(self._key).hexdigest()[:8]
         self.algorithm = watermark.ALGORITHM + suffix
 
-    def embed(self, clip: Clip, payload: bytes) -> tuple[Verdict, Clip]:
-        """Mark every frame of ``clip`` with ``payload`` (PAYLOAD_BYTES bytes); raises rather than skip."""
+    def embed(self, clip: Clip, payload: bytes, *, hint: np.ndarray | None = None) -> tuple[Verdict, Clip]:
+        """Mark every frame of ``clip`` with ``payload`` (PAYLOAD_BYTES bytes); raises rather than skip.
+
+        ``hint``: what ``reinforce`` returned after an earlier embed of this clip failed to read back.
+        """
         if not isinstance(payload, bytes) or len(payload) != PAYLOAD_BYTES:
             raise InputError(f"watermark payload must be {PAYLOAD_BYTES} bytes, got {payload!r}")
         with stopwatch() as elapsed:
             try:
                 frames = watermark.embed(clip.frames, payload, fps=clip.fps, strength=self.settings.strength,
-                                         key=self._key)  # (T, H, W, 3) uint8
+                                         key=self._key, cell_gain=hint)  # (T, H, W, 3) uint8
             except ValueError as exc:
                 raise InputError(f"cannot watermark this clip: {exc}") from exc
             mse = float(np.mean((frames.astype(np.float32) - clip.frames) ** 2))
@@ -63,13 +67,25 @@ class VideoWatermarkStage:
         verdict = Verdict(STAGE, Decision.ALLOW, elapsed_ms=elapsed[0],
                           reasons=(f"watermarked {len(frames)} frames ({self.algorithm})",),
                           evidence={"algorithm": self.algorithm, "payload": payload.hex(),
-                                    "psnr_db": round(psnr, 2), "strength": self.settings.strength})
+                                    "psnr_db": round(psnr, 2), "strength": self.settings.strength,
+                                    "reinforced": hint is not None})
         return verdict, Clip(frames, clip.fps)
+
+    def reinforce(self, original: Clip, marked: Clip, received: Clip, payload: bytes,
+                  hint: np.ndarray | None = None) -> np.ndarray:
+        """After ``marked`` (``embed(original, payload, hint=hint)``) came back from the encoder as ``received``
+        without a readable payload: the hint for the next embed (per-cell gains, ``watermark.reinforce``)."""
+        try:
+            return watermark.reinforce(original.frames, marked.frames, received.frames, payload, fps=original.fps,
+                                       key=self._key, cell_gain=hint)
+        except ValueError as exc:
+            raise InputError(f"cannot reinforce the watermark of this clip: {exc}") from exc
 
     def detect(self, clip: Clip) -> WatermarkReading:
         """Look for the mark; ``marked`` when the p-value is below the policy's ``p_threshold``."""
         try:
-            found = watermark.detect(clip.frames, key=self._key, p_threshold=self.settings.p_threshold)
+            found = watermark.detect(clip.frames, fps=clip.fps, key=self._key,
+                                     p_threshold=self.settings.p_threshold)
         except ValueError as exc:
             raise InputError(f"cannot read a watermark from this clip: {exc}") from exc
         return WatermarkReading(marked=found.marked, p_value=found.p_value, payload=found.payload,

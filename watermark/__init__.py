@@ -7,9 +7,10 @@ video is marked" that is valid for any unmarked video. See watermark/README.md f
 
 from watermark.detector import DEFAULT_P_THRESHOLD, Detection, detect
 from watermark.embedder import DEFAULT_STRENGTH, MIN_SIDE, PAYLOAD_BYTES, embed
+from watermark.informed import reinforce
 from watermark.layout import DEFAULT_KEY
 
 ALGORITHM = "io.videoguard.wm.v1"
 
 __all__ = ["ALGORITHM", "DEFAULT_KEY", "DEFAULT_P_THRESHOLD", "DEFAULT_STRENGTH", "MIN_SIDE", "PAYLOAD_BYTES",
-           "Detection", "detect", "embed"]
+           "Detection", "detect", "embed", "reinforce"]

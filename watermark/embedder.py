@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from watermark.code import MESSAGE_BITS, PAYLOAD_BITS, bytes_to_bits, conv_encode, keyed_crc
-from watermark.layout import DEFAULT_KEY, GRID, carrier, layout_for
+from watermark.layout import CELLS, DEFAULT_KEY, GRID, carrier, layout_for
 
 PAYLOAD_BYTES = PAYLOAD_BITS // 8
 MIN_SIDE = 4 * GRID  # below 4 pixels per cell the pattern cannot be rendered smoothly (64)
@@ -59,13 +59,29 @@ def message_bits(payload: bytes, key: bytes = DEFAULT_KEY) -> np.ndarray:
     return message
 
 
-def mark_field(payload: bytes, height: int, width: int, key: bytes = DEFAULT_KEY) -> np.ndarray:
-    """The spatial mark at frame size: (H, W) float32 in [-1, 1].
+def cell_signs(payload: bytes, key: bytes = DEFAULT_KEY) -> np.ndarray:
+    """(CELLS,) float32 +-1: the sign each cell carries (pilots and scrambled coded bits), row-major."""
+    return layout_for(key).sign_grid(conv_encode(message_bits(payload, key))).reshape(-1)
+
+
+def check_cell_gain(cell_gain: np.ndarray | None) -> np.ndarray:
+    """None -> ones; otherwise a (CELLS,) finite, non-negative, not all-zero float32 copy."""
+    if cell_gain is None:
+        return np.ones(CELLS, np.float32)
+    gain = np.asarray(cell_gain, np.float32)
+    if gain.shape != (CELLS,) or not np.all(np.isfinite(gain)) or np.any(gain < 0) or not np.any(gain > 0):
+        raise ValueError(f"cell_gain must be {CELLS} finite, non-negative values, not all zero")
+    return gain
+
+
+def mark_field(payload: bytes, height: int, width: int, key: bytes = DEFAULT_KEY,
+               cell_gain: np.ndarray | None = None) -> np.ndarray:
+    """The spatial mark at frame size: (H, W) float32, each cell at +-``cell_gain`` (default 1).
 
     Flat cells (what codecs keep best and what the detector's grid search locks onto) joined by soft edges
     about a quarter of a cell wide, so no sharp block boundary is ever drawn.
     """
-    grid = layout_for(key).sign_grid(conv_encode(message_bits(payload, key)))  # (GRID, GRID)
+    grid = (cell_signs(payload, key) * check_cell_gain(cell_gain)).reshape(GRID, GRID)
     fine = np.kron(grid, np.ones((_RENDER, _RENDER), np.float32))  # (GRID*R, GRID*R) hard cells
     fine = cv2.GaussianBlur(fine, (0, 0), sigmaX=_EDGE_SIGMA * _RENDER, borderType=cv2.BORDER_REPLICATE)
     interp = cv2.INTER_AREA if width < fine.shape[1] else cv2.INTER_LINEAR
@@ -98,8 +114,12 @@ def gain_maps(frames: np.ndarray) -> np.ndarray:
 
 
 def embed(frames: np.ndarray, payload: bytes, *, fps: float = 24.0, strength: float = DEFAULT_STRENGTH,
-          key: bytes = DEFAULT_KEY) -> np.ndarray:
-    """Return a marked copy of ``frames`` (T, H, W, 3) uint8 carrying the 8-byte ``payload``."""
+          key: bytes = DEFAULT_KEY, cell_gain: np.ndarray | None = None) -> np.ndarray:
+    """Return a marked copy of ``frames`` (T, H, W, 3) uint8 carrying the 8-byte ``payload``.
+
+    ``cell_gain`` (CELLS,) redistributes the amplitude between cells (``watermark.reinforce`` computes it from a
+    failed read-back); the clip's PSNR budget is unchanged, since the budget scaling below includes it.
+    """
     # 1. Check inputs
     validate_frames(frames)
     if not fps > 0:
@@ -108,7 +128,7 @@ def embed(frames: np.ndarray, payload: bytes, *, fps: float = 24.0, strength: fl
         raise ValueError(f"strength must be in (0, 16] luma levels, got {strength}")
     # 2. Render the spatial field once; the masking gain per frame, scaled so the clip meets the PSNR budget
     num_frames, height, width = frames.shape[:3]
-    field = mark_field(payload, height, width, key) * np.float32(strength)  # (H, W)
+    field = mark_field(payload, height, width, key, cell_gain) * np.float32(strength)  # (H, W)
     gains = gain_maps(frames)  # (T, h, w)
     small_field = cv2.resize(field, gains.shape[:0:-1], interpolation=cv2.INTER_AREA)  # (h, w)
     # allowed mean squared offset: the PSNR budget at the default strength, scaled with the square of ``strength``

@@ -23,6 +23,7 @@ from guard.policy import load_policy
 from guard.sample import photo_pan
 from guard.stages import Clip
 from guard.verdict import Blocked, Decision
+from guard.watermark_stage import build_watermark_stage
 
 
 class PhotoPanGenerator:
@@ -138,3 +139,36 @@ def test_when_ledger_stores_a_request_then_prompt_text_is_absent(real_pipeline: 
     secret = "a cup of coffee with the secret word zanzibar"
     real_pipeline.check_prompt(secret)
     assert "zanzibar" not in str(list(real_pipeline.ledger.rows())[-1])
+
+
+class OtherKeyEmbedder:
+    """A real watermark stage that embeds with one key while the release check reads with another: the encoded
+    file never gives the payload back, whatever the closed loop re-embeds (a misconfigured or broken embedder)."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.writer = build_watermark_stage(load_policy(overrides={"watermark": {"settings": {"key": "other"}}}))
+        self.name, self.algorithm = reader.name, reader.algorithm
+        self.embeds = 0
+
+    def embed(self, *args: Any, **kwargs: Any) -> Any:
+        self.embeds += 1
+        return self.writer.embed(*args, **kwargs)
+
+    def reinforce(self, *args: Any, **kwargs: Any) -> Any:
+        return self.writer.reinforce(*args, **kwargs)
+
+    def detect(self, clip: Clip) -> Any:
+        return self.reader.detect(clip)
+
+
+def test_when_the_mark_never_reads_back_then_every_attempt_is_used_and_nothing_is_released(
+        real_pipeline: GuardedPipeline, tmp_path: Path) -> None:
+    stage = OtherKeyEmbedder(real_pipeline.watermark)
+    broken = replace(real_pipeline, watermark=stage)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(Blocked):
+        broken.generate("a cup of coffee on a table", out_dir / "clip.mp4")
+    assert stage.embeds == load_policy().watermark.settings["attempts"] == 3
+    _assert_nothing_released(out_dir, broken, "watermark-check")
