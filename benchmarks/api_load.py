@@ -5,9 +5,14 @@ Starts ``videoguard serve`` in a child process (state in a temporary ``$VIDEOGUA
 1. baseline: ``--clients`` concurrent clients on ``GET /healthz`` (the HTTP stack alone) for ``--duration`` s,
    then on ``GET /v1/generations/<unknown>`` (the API layer: key lookup, scope, rate limit, a 404 problem);
 2. ``--clients`` concurrent clients on ``POST /v1/prompts/check`` for ``--duration`` s: requests/s, p50/p99,
-   errors (any non-200), the server's CPU time per request (the load-independent figure on a shared box) and
-   the ratios against the baseline; ``--prompt-set vbench`` sends distinct real VBench prompts instead of
-   the 16 short ones;
+   errors (any non-200), the server's CPU time per request (the load-independent figure on a shared box),
+   the load generator's own CPU use (it shares the cores with the server) and the ratios against the baseline;
+   ``--prompt-set vbench`` sends distinct real VBench prompts instead of the 16 short ones.
+   Closed loop by default: each client sends again as soon as it is answered, so the clients saturate the
+   server and latency is tied to throughput (16 clients / mean latency = req/s). ``--rate R`` (repeatable)
+   runs an offered-load phase instead: the clients together send R req/s on a fixed schedule (open loop) and
+   latency counts from each request's scheduled time, queueing included; this is the reading for "p99 at
+   200 req/s";
 3. ``--uploads`` uploads of ``--upload-mb`` MB streamed to ``POST /v1/videos/verify`` while the server's
    RSS is sampled every 20 ms: the growth over the RSS before the upload.
 
@@ -124,11 +129,61 @@ async def _load(port: int, clients: int, duration_s: float, make_request: object
     started = time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(clients)))
     elapsed = time.perf_counter() - started
+    return _summary(latencies, errors, elapsed)
+
+
+def _summary(latencies: list[float], errors: dict[str, int], elapsed: float) -> dict:
     ms = np.array(latencies) * 1000.0
     return {"requests": len(latencies), "rps": round(len(latencies) / elapsed, 1),
             "p50_ms": round(float(np.percentile(ms, 50)), 2) if len(ms) else None,
             "p99_ms": round(float(np.percentile(ms, 99)), 2) if len(ms) else None,
+            "max_ms": round(float(ms.max()), 2) if len(ms) else None,
             "errors": sum(errors.values()), "error_kinds": errors}
+
+
+async def _offered_load(port: int, clients: int, duration_s: float, rate: float, make_request: object,
+                        expect: int = 200) -> dict:
+    """Open loop at ``rate`` requests/s in total over ``clients`` keep-alive connections (wrk2's model).
+
+    Request k is due at ``start + k / rate`` whatever happened to the earlier ones. A free connection takes the
+    next due request, waits for its send time and sends it; its latency runs from the *scheduled* time, not
+    from the send. So when every connection is busy (the server fell behind), the wait for a connection counts
+    as latency instead of silently lowering the offered rate: no coordinated omission. Requests due after
+    ``duration_s`` are not sent. ``late_ms_p99`` is how late sends left against their schedule: waiting for a
+    free connection, or the load generator's own lag (it shares the CPU with the server)."""
+    latencies: list[float] = []
+    late: list[float] = []
+    errors: dict[str, int] = {}
+    due = iter(range(int(duration_s * rate)))
+    start = time.perf_counter() + 0.05
+
+    async def client() -> None:
+        connection = Connection(port)
+        for k in due:  # a shared iterator: each due request goes to exactly one free connection
+            scheduled = start + k / rate
+            wait = scheduled - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            late.append(time.perf_counter() - scheduled)
+            try:
+                status, _ = await connection.request(make_request(k))  # type: ignore[operator]
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                connection = Connection(port)
+                continue
+            latencies.append(time.perf_counter() - scheduled)
+            if status != expect:
+                errors[str(status)] = errors.get(str(status), 0) + 1
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    summary = _summary(latencies, errors, time.perf_counter() - start)
+    summary["offered_rps"] = rate
+    summary["late_ms_p99"] = round(float(np.percentile(np.array(late) * 1000.0, 99)), 2) if late else None
+    return summary
+
+
+def _cpu_s(process: psutil.Process) -> float:
+    return sum(process.cpu_times()[:2])
 
 
 # ---------------------------------------------------------------------------- uploads and RSS
@@ -218,6 +273,11 @@ def main() -> None:
                         help="fixed: the 16 short prompts above, in turn (the original benchmark); vbench: up to 2048 "
                              "distinct VBench prompts (longer, some with names: spaCy NER runs), in turn")
     parser.add_argument("--skip-baselines", action="store_true", help="skip the /healthz and API-layer phases")
+    parser.add_argument("--rate", type=float, action="append",
+                        help="offered-load phase instead of the closed loop: the clients together send this many "
+                             "prompt checks per second on a fixed schedule (open loop, wrk2-style; repeatable)")
+    parser.add_argument("--closed-loop-too", action="store_true",
+                        help="with --rate: run the saturating closed-loop phase as well, first")
     args = parser.parse_args()
     prompt_texts = PROMPTS if args.prompt_set == "fixed" else vbench_prompts()
 
@@ -264,20 +324,43 @@ def main() -> None:
                                           lambda i: _get("/v1/generations/" + "0" * 32, generate_key), expect=404))
             print(json.dumps({"phase": "API layer alone: auth + rate limit + problem document (GET unknown job, 404)",
                               **auth_path, "load": os.getloadavg()[0]}))
-        server_process = psutil.Process(server.pid)
-        cpu_before = sum(server_process.cpu_times()[:2])
-        checks = asyncio.run(_load(port, args.clients, args.duration, lambda i: _post(
-            "/v1/prompts/check", key, {"prompt": prompt_texts[i % len(prompt_texts)]})))
-        server_cpu_s = sum(server_process.cpu_times()[:2]) - cpu_before
-        checks["server_cpu_ms_per_request"] = round(server_cpu_s * 1000 / max(checks["requests"], 1), 2)
-        checks["server_cpu_cores_busy"] = round(server_cpu_s / args.duration, 2)
-        print(json.dumps({"phase": f"POST /v1/prompts/check ({args.prompt_set} prompts)", **checks,
-                          "load": os.getloadavg()[0]}))
-        if baseline:
-            print(json.dumps({"phase": "ratios vs baseline", "rps": round(checks["rps"] / baseline["rps"], 3),
-                              "p99": round(checks["p99_ms"] / baseline["p99_ms"], 2) if baseline["p99_ms"] else None}))
-        print(json.dumps({"phase": "targets", "rps>=200": checks["rps"] >= 200, "p99<=50ms": checks["p99_ms"] <= 50,
-                          "zero_errors": checks["errors"] == 0}))
+        server_process, client_process = psutil.Process(server.pid), psutil.Process()
+
+        def check_request(i: int) -> bytes:
+            return _post("/v1/prompts/check", key, {"prompt": prompt_texts[i % len(prompt_texts)]})
+
+        def measured(run: object) -> dict:
+            """``run()``'s figures plus the server's and this load generator's CPU use (same 2 cores)."""
+            server_cpu, client_cpu, start = _cpu_s(server_process), _cpu_s(client_process), time.perf_counter()
+            result: dict = run()  # type: ignore[operator]
+            wall = time.perf_counter() - start
+            server_cpu, client_cpu = _cpu_s(server_process) - server_cpu, _cpu_s(client_process) - client_cpu
+            result["server_cpu_ms_per_request"] = round(server_cpu * 1000 / max(result["requests"], 1), 2)
+            result["server_cpu_cores_busy"] = round(server_cpu / wall, 2)
+            result["load_generator_cpu_cores_busy"] = round(client_cpu / wall, 2)
+            result["load"] = os.getloadavg()[0]
+            return result
+
+        phases = []
+        if args.rate is None or args.closed_loop_too:
+            checks = measured(lambda: asyncio.run(_load(port, args.clients, args.duration, check_request)))
+            phases.append(("closed loop: every client sends again as soon as answered", checks))
+            print(json.dumps({"phase": f"POST /v1/prompts/check ({args.prompt_set} prompts, {args.clients} clients, "
+                                       "closed loop)", **checks}))
+            if baseline:
+                print(json.dumps({"phase": "ratios vs baseline", "rps": round(checks["rps"] / baseline["rps"], 3),
+                                  "p99": round(checks["p99_ms"] / baseline["p99_ms"], 2) if baseline["p99_ms"]
+                                  else None}))
+        for rate in args.rate or []:
+            offered = measured(lambda rate=rate: asyncio.run(_offered_load(port, args.clients, args.duration, rate,
+                                                                            check_request)))
+            phases.append((f"offered load {rate:g} req/s (open loop, latency from the scheduled send time)", offered))
+            print(json.dumps({"phase": f"POST /v1/prompts/check ({args.prompt_set} prompts, {args.clients} "
+                                       f"connections, offered {rate:g} req/s, open loop)", **offered}))
+        for name, result in phases:
+            print(json.dumps({"phase": f"targets, {name}", "rps>=200": result["rps"] >= 200,
+                              "p99<=50ms": result["p99_ms"] is not None and result["p99_ms"] <= 50,
+                              "zero_errors": result["errors"] == 0}))
         if not args.no_attribution:
             print(json.dumps({"phase": "in-process attribution (same run)", **attribute()}))
         for upload in upload_rss(url, key, server.pid, args.upload_mb, args.uploads):

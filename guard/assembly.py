@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from guard.ledger import Ledger
 from guard.manifest_store import ManifestStore
+from guard.ner import shared_docs
 from guard.pipeline import GuardedPipeline
 from guard.policy import Policy
 from guard.provenance import ProvenanceSigner
@@ -42,6 +43,14 @@ def _embedding_scope() -> AbstractContextManager[None]:
     return shared_embeddings()
 
 
+@contextmanager
+def _shared_scope() -> Iterator[None]:
+    """One MiniLM embedding and one spaCy parse per text for the whole chain: the filter's PII check and the bias
+    gate's people recognizer both read the prompt's NER, its semantic check and the stereotype head its embedding."""
+    with _embedding_scope(), shared_docs():
+        yield
+
+
 class PromptChain:
     """The prompt gate: the prompt filter, then the bias gate on the filter's output text."""
 
@@ -51,7 +60,7 @@ class PromptChain:
         self.checks = checks
 
     def __call__(self, prompt: str) -> Verdict:
-        with stopwatch() as elapsed, _embedding_scope():
+        with stopwatch() as elapsed, _shared_scope():
             parts, text = self._rest(prompt, [])
         return self._merge(prompt, parts, text, elapsed[0])
 
@@ -67,7 +76,7 @@ class PromptChain:
         batched = getattr(first, "check_batch", None)
         if batched is None:
             return [self(p) for p in prompts]
-        with _embedding_scope():  # the bias gate reuses the filter's batched embeddings of the same texts
+        with _shared_scope():  # the bias gate reuses the filter's batched embeddings and parses of the same texts
             with stopwatch() as elapsed:
                 firsts = batched(list(prompts))
             share = elapsed[0] / len(prompts)

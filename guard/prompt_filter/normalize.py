@@ -93,6 +93,8 @@ class NormalizedPrompt:
 
 def _strip_invisible_and_marks(text: str) -> str:
     """Drop format/control characters and combining marks that sit on Latin letters."""
+    if text.isascii() and text.isprintable():
+        return text  # printable ASCII has no such characters and NFKD/NFC leave it as it is: skip the loop
     out: list[str] = []
     previous_latin = False
     for char in unicodedata.normalize("NFKD", text):
