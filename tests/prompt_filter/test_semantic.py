@@ -20,7 +20,9 @@ def check(policy) -> SemanticCheck:
 def test_when_head_loaded_then_shapes_and_metadata_match() -> None:
     head = load_head()
     assert head.categories == HEAD_CATEGORIES
-    assert head.weights.shape == (len(HEAD_CATEGORIES), 384)
+    width = 384 if head.hidden_weights is None else head.hidden_weights.shape[0]
+    assert head.weights.shape == (len(HEAD_CATEGORIES), width)
+    assert head.hidden_weights is None or head.hidden_weights.shape == (width, 384)
     assert set(head.meta["thresholds"]) == set(HEAD_CATEGORIES)
 
 
