@@ -160,6 +160,7 @@ def test_when_text_is_split_then_split_ignores_case_and_outer_spaces() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # embeds ~5,000 texts and fits 20 models: 9 min on a 2-core box at load ~12
 @pytest.mark.skipif(not (SHARED / "unsafe" / "toxigen_statements.jsonl").exists(), reason="shared prompt data absent")
 def test_when_trainer_is_rerun_then_bundled_weights_are_reproduced(tmp_path: Path) -> None:
     from guard.bias.train_stereotype import train
