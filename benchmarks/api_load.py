@@ -116,20 +116,28 @@ async def _load(port: int, clients: int, duration_s: float, make_request: object
             raw = make_request(count)  # type: ignore[operator]
             count += clients
             start = time.perf_counter()
-            try:
-                status, _ = await connection.request(raw)
-            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-                connection = Connection(port)
-                continue
-            latencies.append(time.perf_counter() - start)
-            if status != expect:
-                errors[str(status)] = errors.get(str(status), 0) + 1
+            answered, connection = await _send(connection, raw, port, expect, errors)
+            if answered:
+                latencies.append(time.perf_counter() - start)
 
     started = time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(clients)))
     elapsed = time.perf_counter() - started
     return _summary(latencies, errors, elapsed)
+
+
+async def _send(connection: Connection, raw: bytes, port: int, expect: int,
+                errors: dict[str, int]) -> tuple[bool, Connection]:
+    """Send one request; count a failed exchange or an unexpected status in ``errors``. Returns whether an
+    answer came back (its latency counts) and the connection to use next (a new one after a broken one)."""
+    try:
+        status, _ = await connection.request(raw)
+    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+        return False, Connection(port)
+    if status != expect:
+        errors[str(status)] = errors.get(str(status), 0) + 1
+    return True, connection
 
 
 def _summary(latencies: list[float], errors: dict[str, int], elapsed: float) -> dict:
@@ -165,15 +173,9 @@ async def _offered_load(port: int, clients: int, duration_s: float, rate: float,
             if wait > 0:
                 await asyncio.sleep(wait)
             late.append(time.perf_counter() - scheduled)
-            try:
-                status, _ = await connection.request(make_request(k))  # type: ignore[operator]
-            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-                connection = Connection(port)
-                continue
-            latencies.append(time.perf_counter() - scheduled)
-            if status != expect:
-                errors[str(status)] = errors.get(str(status), 0) + 1
+            answered, connection = await _send(connection, make_request(k), port, expect, errors)  # type: ignore[operator]
+            if answered:
+                latencies.append(time.perf_counter() - scheduled)
 
     await asyncio.gather(*(client() for _ in range(clients)))
     summary = _summary(latencies, errors, time.perf_counter() - start)
