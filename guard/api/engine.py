@@ -10,6 +10,7 @@ pipeline fails closed, as everywhere else.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import importlib
 import logging
 import threading
@@ -90,6 +91,11 @@ class Engine:
             self.prompt_pipeline()
             self.release_pipeline()
             self.generation_pipeline()
+            # The models are now loaded for the life of the process. Moving their millions of Python objects
+            # out of the collector's view stops each full collection from walking them all, which otherwise
+            # stalls the event loop and the workers for hundreds of milliseconds every minute or so.
+            gc.collect()
+            gc.freeze()
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             log.error("warm-up failed", extra={"event": "warm_up_failed", "error": self.error})
