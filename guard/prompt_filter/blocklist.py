@@ -20,6 +20,7 @@ from functools import lru_cache
 from guard.policy import Threshold
 from guard.prompt_filter.normalize import NormalizedPrompt
 from guard.prompt_filter.resources import BlockTerm, english_words, load_allowlist, load_blocklist
+from guard.prompt_filter.spelling import within_one_edit
 from guard.verdict import Decision, Verdict
 
 _WORD = re.compile(r"[a-z0-9*]+|[\U0001F000-\U0001FFFF]")
@@ -41,19 +42,6 @@ class Hit:
 
 def _deletes(word: str) -> set[str]:
     return {word} | {word[:i] + word[i + 1:] for i in range(len(word))}
-
-
-def within_one_edit(a: str, b: str) -> bool:
-    """Damerau-Levenshtein distance <= 1 (one insertion, deletion, substitution or transposition);
-    ``*`` in ``a`` matches any one letter (masked words: "f*ck")."""
-    if abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diffs = [i for i in range(len(a)) if a[i] != b[i] and a[i] != "*"]
-        return len(diffs) <= 1 or (len(diffs) == 2 and diffs[1] == diffs[0] + 1
-                                   and a[diffs[0]] == b[diffs[1]] and a[diffs[1]] == b[diffs[0]])
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
 class BlocklistMatcher:

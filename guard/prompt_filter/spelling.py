@@ -50,12 +50,14 @@ def _deletes(word: str) -> list[str]:
 
 
 def within_one_edit(a: str, b: str) -> bool:
-    """Damerau-Levenshtein distance <= 1 (insertion, deletion, substitution or adjacent transposition)."""
-    if abs(len(a) - len(b)) > 1 or a == b:
-        return a == b
+    """Damerau-Levenshtein distance <= 1 (one insertion, deletion, substitution or adjacent transposition);
+    ``*`` in ``a`` matches any one letter (masked words in the blocklist check: "f*ck"; spelling repair's
+    words are letters only). One function for both the blocklist's fuzzy match and spelling repair."""
+    if abs(len(a) - len(b)) > 1:
+        return False
     if len(a) == len(b):
-        diffs = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diffs) == 1 or (len(diffs) == 2 and diffs[1] == diffs[0] + 1
+        diffs = [i for i in range(len(a)) if a[i] != b[i] and a[i] != "*"]
+        return len(diffs) <= 1 or (len(diffs) == 2 and diffs[1] == diffs[0] + 1
                                    and a[diffs[0]] == b[diffs[1]] and a[diffs[1]] == b[diffs[0]])
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
     return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
