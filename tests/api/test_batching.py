@@ -15,6 +15,7 @@ from guard.pipeline import GuardedPipeline
 from guard.policy import Policy, load_policy
 from guard.verdict import Verdict
 from tests.api.conftest import LiveServer, assert_problem, make_key, prompt_stage_available
+from tests.verdicts import assert_same_verdict
 
 pytestmark = pytest.mark.skipif(not prompt_stage_available(), reason="no prompt filter in this build")
 
@@ -44,20 +45,11 @@ def chain(policy: Policy) -> PromptChain:
     return stage
 
 
-def _same(batched: Verdict, alone: Verdict) -> None:
-    assert batched.decision == alone.decision
-    assert batched.reasons == alone.reasons
-    assert batched.scores.keys() == alone.scores.keys()
-    assert max((abs(batched.scores[c] - alone.scores[c]) for c in alone.scores), default=0.0) < 1e-4
-    for key in ("prompt", "original", "normalized", "people", "attributes", "stereotype", "diversified"):
-        assert batched.evidence.get(key) == alone.evidence.get(key), key
-
-
 def test_when_prompts_are_checked_as_a_batch_then_each_verdict_equals_its_single_check(chain: PromptChain) -> None:
     alone = [chain(p) for p in PROMPTS]
     batched = chain.check_batch(PROMPTS)
     for b, a in zip(batched, alone, strict=True):
-        _same(b, a)
+        assert_same_verdict(b, a, score_tol=1e-4)
     assert {v.decision.value for v in alone} >= {"allow", "block", "rewrite"}  # the set exercises each path
 
 

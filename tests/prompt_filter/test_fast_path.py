@@ -15,7 +15,7 @@ from guard.ner import ner_pipeline, parse, parse_many, shared_docs
 from guard.policy import load_policy
 from guard.prompt_filter.blocklist import default_matcher
 from guard.prompt_filter.pii import _NAME_CANDIDATE, NER_ENTITIES, PATTERN_ENTITIES, PiiCheck, presidio_analyzer
-from guard.verdict import Verdict
+from tests.verdicts import assert_same_verdict
 
 # Digit-free and digit-bearing, with and without names, PII of every kind, capitalized first words (the bias
 # gate parses those when no person word is present), stereotype and unsafe prompts, a long one (windows).
@@ -46,15 +46,6 @@ def chain() -> PromptChain:
     return stage
 
 
-def _same(fast: Verdict, plain: Verdict) -> None:
-    assert fast.decision == plain.decision
-    assert fast.reasons == plain.reasons
-    assert fast.scores.keys() == plain.scores.keys()
-    assert max((abs(fast.scores[c] - plain.scores[c]) for c in plain.scores), default=0.0) < 1e-5
-    for key in ("prompt", "original", "normalized", "people", "attributes", "stereotype", "diversified"):
-        assert fast.evidence.get(key) == plain.evidence.get(key), key
-
-
 def test_when_the_gate_shares_parses_and_embeddings_then_verdicts_equal_each_check_run_on_its_own(
         chain: PromptChain) -> None:
     prompt_filter, bias_gate = chain.checks
@@ -68,9 +59,9 @@ def test_when_the_gate_shares_parses_and_embeddings_then_verdicts_equal_each_che
             parts.append(bias_gate(text))
             text = str(parts[-1].evidence.get("prompt", text))
         plain = chain._merge(prompt, parts, text, 0.0)
-        _same(chain(prompt), plain)
+        assert_same_verdict(chain(prompt), plain, score_tol=1e-5)
     for fast, prompt in zip(chain.check_batch(PROMPTS), PROMPTS, strict=True):
-        _same(fast, chain(prompt))
+        assert_same_verdict(fast, chain(prompt), score_tol=1e-5)
 
 
 def test_when_a_text_is_parsed_twice_in_a_shared_scope_then_spacy_runs_once() -> None:
