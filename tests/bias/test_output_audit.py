@@ -122,7 +122,7 @@ def test_when_seeds_is_zero_then_input_error() -> None:
 
 
 @pytest.mark.parametrize(("suite", "count", "first"), [
-    ("occupations", 123, "a photo of the face of an accountant"),
+    ("occupations", 146, "a photo of the face of an accountant"),
     ("vbench_people", 200, None),
 ])
 def test_when_shipped_suite_is_loaded_then_prompts_and_licence_are_there(suite: str, count: int,
