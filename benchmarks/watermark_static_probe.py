@@ -194,13 +194,18 @@ def probe_amplitude(clips: list[np.ndarray], attacks: list[str]) -> None:
             print(f"clip {i} {attack:12s} " + "  ".join(row), flush=True)
 
 
-def probe_shape(clips: list[np.ndarray], attacks: list[str]) -> None:
+def probe_shape(clips: list[np.ndarray], attacks: list[str], names: list[str] | None = None) -> None:
     shapes: dict[str, tuple[Carrier, float]] = {
         "manchester (v1)": (emb.carrier, 1.0),
         "pulses duty 1/2": (_pulses([1, 0, -1, 0]), np.sqrt(2.0)),
         "pulses duty 1/4": (_pulses([1, 0, 0, 0, -1, 0, 0, 0]), 2.0),
         "pulses duty 1/8": (_pulses([1] + [0] * 7 + [-1] + [0] * 7), np.sqrt(8.0)),
+        # one-second periods (every 1-second piece holds a whole period): a split pulse pair and a doublet
+        "1 s: +0 0-0 0": (_pulses([1, 0, 0, -1, 0, 0]), np.sqrt(3.0)),
+        "1 s: +- 0 0 0 0": (_pulses([1, -1, 0, 0, 0, 0]), np.sqrt(3.0)),
     }
+    if names:
+        shapes = {name: shapes[name] for name in names}
     for i, clip in enumerate(clips):
         for name, (carrier, factor) in shapes.items():
             marked = _embed(clip, carrier, emb.DEFAULT_STRENGTH * factor)
@@ -221,6 +226,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--attacks", default=None, help="comma-separated; default depends on the probe")
     parser.add_argument("--ecc", action="store_true", help="static probe: refine placements by ECC (slow)")
+    parser.add_argument("--shapes", default=None, help="shape probe: comma-separated names (default: all)")
     args = parser.parse_args()
     clips = wa.natural_clips(args.clips)
     default = {"static": "none,h264_crf40,h265_crf40,h264_crf30+brightness_0.5",
@@ -231,7 +237,7 @@ def main() -> None:
     elif args.probe == "amplitude":
         probe_amplitude(clips, attacks)
     else:
-        probe_shape(clips, attacks)
+        probe_shape(clips, attacks, args.shapes.split(",") if args.shapes else None)
 
 
 if __name__ == "__main__":
