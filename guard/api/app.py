@@ -21,7 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from guard import __version__
 from guard.api.access import AccessMiddleware
 from guard.api.batcher import PromptBatcher
-from guard.api.engine import Engine, check_each_prompt
+from guard.api.engine import Engine, check_and_render
 from guard.api.housekeeping import remove_stale_files
 from guard.api.jobs import Job, JobQueue
 from guard.api.keys import KeyStore
@@ -99,7 +99,7 @@ def create_app(settings: ApiSettings | None = None, *, policy: Policy | None = N
     app.state.limiter = RateLimiter()
     app.state.offloader = Offloader(settings.cpu_workers, settings.cpu_max_pending)
     app.state.prompt_batcher = PromptBatcher(
-        functools.partial(check_each_prompt, engine), app.state.offloader, window_ms=settings.prompt_batch_window_ms,
+        functools.partial(check_and_render, engine), app.state.offloader, window_ms=settings.prompt_batch_window_ms,
         max_batch=settings.prompt_batch_max, concurrency=settings.cpu_workers, max_queued=settings.cpu_max_pending,
         batch_timeout_s=settings.request_timeout_s, on_batch=metrics.prompt_batch_size.observe)
     app.state.jobs = JobQueue(_generation_runner(engine, metrics), workers=settings.job_workers,

@@ -20,18 +20,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 from guard.api.offload import Offloader
 from guard.api.problems import ApiProblem
-from guard.verdict import Verdict
 
-#: ``run(prompts) -> results``: per prompt a Verdict, or the exception to raise for that prompt alone.
-BatchRunner = Callable[[list[str]], Sequence[Verdict | Exception]]
+R = TypeVar("R")
 
 
-class PromptBatcher:
-    def __init__(self, run: BatchRunner, offloader: Offloader, *, window_ms: float, max_batch: int,
-                 concurrency: int, max_queued: int, batch_timeout_s: float,
+class PromptBatcher(Generic[R]):
+    #: ``run(prompts) -> results``: per prompt its result (the API's: a verdict and its rendered response), or the
+    #: exception to raise for that prompt alone.
+    def __init__(self, run: Callable[[list[str]], Sequence[R | Exception]], offloader: Offloader, *,
+                 window_ms: float, max_batch: int, concurrency: int, max_queued: int, batch_timeout_s: float,
                  on_batch: Callable[[int], None] | None = None) -> None:
         self._run = run
         self._offloader = offloader
@@ -41,16 +42,17 @@ class PromptBatcher:
         self._max_queued = max_queued
         self._batch_timeout_s = batch_timeout_s
         self._on_batch = on_batch
-        self._queue: list[tuple[str, asyncio.Future[Verdict]]] = []
+        self._queue: list[tuple[str, asyncio.Future[R]]] = []
         self._running = 0
         self._timer: asyncio.TimerHandle | None = None
 
-    async def check(self, prompt: str, *, timeout_s: float) -> Verdict:
-        """The prompt gate's verdict for ``prompt`` (recorded in the ledger), checked with its neighbours."""
+    async def check(self, prompt: str, *, timeout_s: float) -> R:
+        """The run's result for ``prompt`` (the prompt gate's verdict, recorded in the ledger), checked with its
+        neighbours."""
         if len(self._queue) >= self._max_queued:
             raise ApiProblem(503, "busy", f"server busy: {len(self._queue)} prompts waiting for a check",
                              headers={"Retry-After": "1"})
-        future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((prompt, future))
         self._schedule()
         try:
@@ -83,7 +85,7 @@ class PromptBatcher:
         self._running += 1
         asyncio.get_running_loop().create_task(self._run_batch(batch))
 
-    async def _run_batch(self, batch: list[tuple[str, asyncio.Future[Verdict]]]) -> None:
+    async def _run_batch(self, batch: list[tuple[str, asyncio.Future[R]]]) -> None:
         try:
             if self._on_batch is not None:
                 self._on_batch(len(batch))

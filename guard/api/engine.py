@@ -135,3 +135,23 @@ def check_each_prompt(engine: Engine, prompts: list[str]) -> list[Verdict | Exce
     for index, verdict in zip(valid, pipeline.check_prompts([prompts[i] for i in valid]), strict=True):
         results[index] = verdict
     return [r if r is not None else RuntimeError("prompt not checked") for r in results]
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckedPrompt:
+    """A single-prompt check's verdict and its response body, rendered in the CPU worker."""
+
+    verdict: Verdict
+    body: bytes  # ``VerdictOut`` as JSON
+
+
+def check_and_render(engine: Engine, prompts: list[str]) -> list[CheckedPrompt | Exception]:
+    """``check_each_prompt``, each verdict also rendered as its response body.
+
+    Why here: the renderer walks the whole verdict (~100 nested dicts), which on the event loop delayed every
+    other request's I/O; in the worker it runs beside the batch it belongs to.
+    """
+    from guard.api.schemas import public_verdict_json
+
+    return [r if isinstance(r, Exception) else CheckedPrompt(r, public_verdict_json(r, engine.policy))
+            for r in check_each_prompt(engine, prompts)]

@@ -7,6 +7,7 @@ Requests and responses are separate models. Verdicts keep the library's stable J
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,10 +55,31 @@ class VerdictOut(_Out):
 
 
 def public_verdict(verdict: Verdict, policy: Policy) -> VerdictOut:
+    return VerdictOut.model_validate(_public_dict(verdict, policy))
+
+
+def public_verdict_json(verdict: Verdict, policy: Policy) -> bytes:
+    """``public_verdict`` rendered straight to the response body (``VerdictOut`` JSON, UTF-8).
+
+    Why: the single-prompt check is the API's hot path. Going through the model costs a validation of the
+    whole evidence tree here and, in FastAPI, a dump, a second validation against the response model and a
+    serialization, all on the event loop. ``Verdict.to_dict`` already has ``VerdictOut``'s shape, so the
+    prompt batcher's CPU worker renders the body once and the endpoint sends the bytes (same document:
+    tests/api/test_render.py). Anything plain JSON cannot carry (NaN, an odd evidence type) goes through the
+    model as before.
+    """
+    data = _public_dict(verdict, policy)
+    try:
+        return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    except (TypeError, ValueError):
+        return public_verdict(verdict, policy).model_dump_json().encode()
+
+
+def _public_dict(verdict: Verdict, policy: Policy) -> dict[str, Any]:
     data = verdict.to_dict()
     if not policy.ledger.log_prompt_text:
         data["evidence"] = _strip(data["evidence"], top=True)
-    return VerdictOut.model_validate(data)
+    return data
 
 
 def _strip(value: Any, *, top: bool = False) -> Any:
