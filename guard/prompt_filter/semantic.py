@@ -35,7 +35,7 @@ class SemanticCheck:
         """(N, C) calibrated probabilities, max over each prompt's windows."""
         pieces = [windows(p.corrected) for p in prompts]
         flat = [w for ws in pieces for w in ws]
-        probs = self.head.predict_proba(self.embedder.embed(flat))  # (sum W, C)
+        probs = self.head.predict_proba(self.embedder.embed(flat), flat)  # (sum W, C)
         out = np.zeros((len(prompts), len(self.head.categories)), dtype=np.float32)
         start = 0
         for i, ws in enumerate(pieces):

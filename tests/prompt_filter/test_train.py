@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from guard.prompt_filter.dataset import HEAD_CATEGORIES, Row
+from guard.prompt_filter.dataset import CATEGORIES, HEAD_CATEGORIES, Row
 from guard.prompt_filter.head import SemanticHead
 from guard.prompt_filter.train import choose_thresholds, fit_head, fold_of, smoothed_threshold
 
@@ -63,3 +63,41 @@ def test_when_mlp_head_saved_and_loaded_then_same_probabilities(tmp_path: Path) 
     assert np.allclose(loaded.predict_proba(x), head.predict_proba(x), atol=1e-6)
     logits = loaded.logits(x)[:, 0]
     assert logits[y[:, 0] == 1].mean() > logits[y[:, 0] == 0].mean() + 1.0
+
+
+def test_when_people_budget_stated_then_union_blocks_at_most_that_share_of_people_rows() -> None:
+    rng = np.random.default_rng(4)
+    n, c = 4000, len(HEAD_CATEGORIES)
+    prob = rng.beta(1, 20, size=(n, c))
+    pool = np.ones(n, dtype=bool)
+    people = np.zeros(n, dtype=bool)
+    people[:400] = True
+    prob[:400] *= 1.6  # people rows score higher, as the people-centred VBench prompts do
+    ap = dict.fromkeys(HEAD_CATEGORIES, 0.9)
+    free, _ = choose_thresholds(prob, pool, pool, ap, target_fpr=0.01)
+    capped, _ = choose_thresholds(prob, pool, pool, ap, target_fpr=0.01, people=people, people_fpr=0.005)
+    for thresholds, limit in ((free, 1.0), (capped, 0.005)):
+        blocks = np.array([thresholds[k]["block"] for k in HEAD_CATEGORIES])
+        hit = (prob >= blocks).any(axis=1)
+        assert hit.mean() <= 0.01
+        assert hit[people].mean() <= limit
+    assert (prob[people] >= np.array([free[k]["block"] for k in HEAD_CATEGORIES])).any(axis=1).mean() > 0.005
+
+
+def test_when_ngram_part_added_then_saved_head_gives_same_scores_and_reads_the_words(tmp_path: Path) -> None:
+    from guard.prompt_filter.train import fit_full_head
+
+    rng = np.random.default_rng(5)
+    texts = [f"{rng.choice(['a red', 'a blue', 'the green'])} {w} {rng.choice(['bag', 'car', 'tree'])} {i}"
+             for i, w in enumerate(rng.choice(["knife", "apple", "chair", "lamp"], size=240))]
+    rows = [Row(t, CATEGORIES if "knife" in t else (), "vbench") for t in texts]  # every column has both classes
+    x = rng.normal(size=(240, 384)).astype(np.float32)  # embeddings carry no signal: only the words do
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    head = fit_full_head(rows, [v[None] for v in x], texts, "linear", 1.0)
+    assert head.ngrams is not None and head.ngrams.weights.shape[1] == len(HEAD_CATEGORIES)
+    head.save(tmp_path / "h.npz", tmp_path / "h.json")
+    loaded = SemanticHead.load(tmp_path / "h.npz", tmp_path / "h.json")
+    assert np.allclose(loaded.predict_proba(x, texts), head.predict_proba(x, texts), atol=1e-6)
+    logits = loaded.logits(x, texts)[:, HEAD_CATEGORIES.index("violence")]
+    knife = np.array(["knife" in t for t in texts])
+    assert logits[knife].mean() > logits[~knife].mean() + 1.0
