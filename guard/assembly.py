@@ -88,18 +88,21 @@ class PromptChain:
         return out
 
     def _rest(self, prompt: str, parts: list[Verdict]) -> tuple[list[Verdict], str]:
-        """Run the checks after ``parts`` (already done), each on the text the previous one passed on."""
+        """Run the checks after ``parts`` (already done), each on the text the previous one passed on.
+
+        The passed-on text is taken before looking at the decision: a blocked prompt's verdict must still carry
+        the redacted text (PII removed), since verdicts are logged and stored in the ledger."""
         text = prompt
         for verdict in parts:
+            text = str(verdict.evidence.get("prompt", text))
             if verdict.decision.stops_release:
                 return parts, text
-            text = str(verdict.evidence.get("prompt", text))
         for check in self.checks[len(parts):]:
             verdict = check(text)
             parts.append(verdict)
+            text = str(verdict.evidence.get("prompt", text))
             if verdict.decision.stops_release:
                 break
-            text = str(verdict.evidence.get("prompt", text))
         return parts, text
 
     def _merge(self, prompt: str, parts: list[Verdict], text: str, elapsed_ms: float) -> Verdict:

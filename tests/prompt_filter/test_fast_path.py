@@ -107,3 +107,12 @@ def test_when_allow_phrases_are_looked_up_by_first_word_then_covered_words_equal
                 if words[i:i + len(p)] == p for j in range(i, i + len(p))}
     assert expected
     assert matcher._allowed_positions(words) == expected
+
+
+def test_when_a_prompt_with_pii_is_blocked_then_the_gate_passes_on_the_redacted_text(chain: PromptChain) -> None:
+    # The "prompt" evidence is the text the API echoes and the ledger may keep: blocked or not, it is redacted.
+    prompt = "a naked woman having sex on a bed, explicit porn, send it to bob.smith@example.com"
+    for verdict in (chain(prompt), *chain.check_batch([prompt])):
+        assert verdict.decision.stops_release
+        assert "bob.smith" not in verdict.evidence["prompt"]
+        assert "an email address" in verdict.evidence["prompt"]
