@@ -15,10 +15,7 @@ metadata, so loading runs no pickled code. The embedder is the prompt filter's (
 from __future__ import annotations
 
 import json
-import math
-import re
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -26,45 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from guard.ngrams import NgramPart, ngram_arrays, ngram_part_from
+
 HEAD_NAME = "stereotype_head"
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern (the trainer fits with it)
-
-
-@dataclass(frozen=True, eq=False)
-class NgramPart:
-    """A linear model over sublinear TF-IDF word n-grams, L2-normalized, as scikit-learn's
-    ``TfidfVectorizer(ngram_range=(1, n), sublinear_tf=True)`` computes them; reimplemented here (about 20
-    lines) so the shipped head is plain arrays, not a pickled vectorizer. The trainer checks the two agree."""
-
-    terms: tuple[str, ...]
-    idf: np.ndarray  # (V,) float32
-    weights: np.ndarray  # (V,) float32, already scaled by the part's weight in the sum
-    max_n: int = 2
-    index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if len(self.terms) != len(self.idf) or len(self.terms) != len(self.weights):
-            raise ValueError("n-gram terms, idf and weights must have the same length")
-        self.index.update({t: i for i, t in enumerate(self.terms)})
-
-    def features(self, text: str) -> dict[int, float]:
-        """{vocabulary index: tf-idf value} for ``text`` (only n-grams in the vocabulary; L2 norm 1)."""
-        tokens = _TOKEN.findall(text.lower())
-        grams = Counter(" ".join(tokens[i:i + n]) for n in range(1, self.max_n + 1)
-                        for i in range(len(tokens) - n + 1))
-        values = {self.index[g]: (1.0 + math.log(c)) * float(self.idf[self.index[g]])
-                  for g, c in grams.items() if g in self.index}
-        norm = math.sqrt(sum(v * v for v in values.values()))
-        return {i: v / norm for i, v in values.items()} if norm else {}
-
-    def logit(self, text: str) -> float:
-        return sum(float(self.weights[i]) * v for i, v in self.features(text).items())
-
-    def top_terms(self, text: str, k: int = 3) -> list[str]:
-        """The n-grams that pushed ``text``'s score up the most (for the verdict's explanation)."""
-        contrib = sorted(((float(self.weights[i]) * v, self.terms[i]) for i, v in self.features(text).items()),
-                         reverse=True)
-        return [t for c, t in contrib[:k] if c > 0]
 
 
 def default_paths() -> tuple[Path, Path]:
@@ -110,10 +71,7 @@ class StereotypeHead:
     def save(self, path: Path, meta_path: Path) -> None:
         arrays: dict[str, np.ndarray] = {"weights": self.weights.astype(np.float32), "bias": np.float32(self.bias)}
         if self.ngrams is not None:
-            arrays.update(ngram_terms=np.array(self.ngrams.terms, dtype=str),
-                          ngram_idf=self.ngrams.idf.astype(np.float32),
-                          ngram_weights=self.ngrams.weights.astype(np.float32),
-                          ngram_max_n=np.int32(self.ngrams.max_n))
+            arrays.update(ngram_arrays(self.ngrams))
         np.savez_compressed(path, **arrays)
         meta = {**self.meta, "threshold": round(float(self.threshold), 6)}
         meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -124,9 +82,7 @@ class StereotypeHead:
         ngrams = None
         with np.load(path, allow_pickle=False) as arrays:
             weights, bias = arrays["weights"], float(arrays["bias"])
-            if "ngram_terms" in arrays:
-                ngrams = NgramPart(tuple(str(t) for t in arrays["ngram_terms"]), arrays["ngram_idf"],
-                                   arrays["ngram_weights"], int(arrays["ngram_max_n"]))
+            ngrams = ngram_part_from(arrays)
         if weights.ndim != 1:
             raise ValueError(f"stereotype head weights must be a vector, got shape {weights.shape}")
         return cls(weights, bias, float(meta["threshold"]), meta, ngrams)

@@ -8,7 +8,7 @@ before it existed still loads.
 
 Optional lexical part (round 4): a per-category linear model over sublinear TF-IDF word 1-2-grams of the
 same text, its logit added to the embedding logit before calibration (the stereotype head's design,
-guard/bias/stereotype_head.py, whose ``NgramPart`` computes the features). MiniLM's mean-pooled embedding is
+guard/bias/stereotype_head.py; ``guard.ngrams.NgramPart`` computes the features). MiniLM's mean-pooled embedding is
 mostly topic, so a benign prompt about a bathroom or a running man can sit near unsafe ones; the n-grams
 carry the exact words. On 5-fold cross-fitting of the development rows the sum cut blocked VBench prompts
 12 -> 8 of 3,786 and people-centred ones 6 -> 3 of 475 at the same recall (benchmarks/RESULTS.md, round 4).
@@ -20,14 +20,12 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from guard.ngrams import NgramPart, ngram_arrays, ngram_part_from
 from guard.prompt_filter.resources import HEAD_FILE, HEAD_META_FILE
-
-if TYPE_CHECKING:
-    from guard.bias.stereotype_head import NgramPart
 
 
 @dataclass(frozen=True)
@@ -76,12 +74,9 @@ class SemanticHead:
         arrays = {"weights": self.weights, "bias": self.bias, "platt_a": self.platt_a, "platt_b": self.platt_b}
         if self.hidden_weights is not None:
             arrays |= {"hidden_weights": self.hidden_weights, "hidden_bias": self.hidden_bias}
-        if self.ngrams is not None:
-            arrays |= {"ngram_idf": self.ngrams.idf, "ngram_weights": self.ngrams.weights}
         stored = {k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()}
         if self.ngrams is not None:
-            stored |= {"ngram_terms": np.array(self.ngrams.terms, dtype=str),
-                       "ngram_max_n": np.asarray(self.ngrams.max_n, dtype=np.int32)}
+            stored |= ngram_arrays(self.ngrams)
         np.savez_compressed(path, **stored)
         meta = {**self.meta, "categories": list(self.categories)}
         meta_path.write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n", encoding="utf-8")
@@ -91,12 +86,7 @@ class SemanticHead:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         with np.load(path, allow_pickle=False) as arrays:
             hidden = (arrays["hidden_weights"], arrays["hidden_bias"]) if "hidden_weights" in arrays else (None, None)
-            ngrams = None
-            if "ngram_terms" in arrays:
-                from guard.bias.stereotype_head import NgramPart  # here: guard.bias imports the prompt filter
-
-                ngrams = NgramPart(tuple(str(t) for t in arrays["ngram_terms"]), arrays["ngram_idf"],
-                                   arrays["ngram_weights"], int(arrays["ngram_max_n"]))
+            ngrams = ngram_part_from(arrays)
             head = cls(tuple(meta["categories"]), arrays["weights"], arrays["bias"], arrays["platt_a"],
                        arrays["platt_b"], meta, *hidden, ngrams=ngrams)
         if head.weights.shape != (len(head.categories), head.weights.shape[1]):

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from guard.bias.stereotype_head import NgramPart
+from guard.ngrams import NgramPart
 from guard.prompt_filter.augment import AUGMENTATIONS, variants
 from guard.prompt_filter.dataset import DEFAULT_DATA, HEAD_CATEGORIES, SMALL_SOURCES, UNSAFE, Row, load_rows, split_of
 from guard.prompt_filter.embedder import get_embedder, windows
