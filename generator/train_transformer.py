@@ -168,16 +168,17 @@ def object_masks(count: int, frames: int, latent_size: int, *, margin_px: float 
 
 
 def sample_batch(data: dict[str, torch.Tensor], n: int, uncond: torch.Tensor, gen: torch.Generator, batch: int,
-                 dropout: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(B, C, T, h, w) clean latents, (B, L, 384) text and the (B, 1, T, h, w) object masks from the first
-    ``n`` clips, with time reversal and caption dropout."""
+                 dropout: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(B, C, T, h, w) clean latents, (B, L, 384) text and the (B, 1, T, h, w) object masks (None when the
+    data has none) from the first ``n`` clips, with time reversal and caption dropout."""
     idx = torch.randint(0, n, (batch,), generator=gen)
     rev = (torch.rand(batch, generator=gen) < 0.5) & data["reversible"][idx]
     var = torch.randint(0, CAPTION_VARIANTS, (batch,), generator=gen)
     x0 = data["latents"][idx].float()
     x0 = torch.where(rev[:, None, None, None, None], x0.flip(2), x0)
-    mask = data["masks"][idx]
-    mask = torch.where(rev[:, None, None, None, None], mask.flip(2), mask)
+    mask = data["masks"][idx] if "masks" in data else None
+    if mask is not None:
+        mask = torch.where(rev[:, None, None, None, None], mask.flip(2), mask)
     text = data["text"][idx, rev.long(), var].float()
     drop = torch.rand(batch, generator=gen) < dropout
     text = torch.where(drop[:, None, None], uncond.expand(batch, -1, -1), text)
@@ -220,7 +221,7 @@ def train(args: argparse.Namespace) -> None:
             for g in opt.param_groups:
                 g["lr"] = lr
             cache.ensure(clips_at(step))
-            if "masks" not in cache.data or cache.data["masks"].shape[0] < cache.count:
+            if args.object_weight and ("masks" not in cache.data or cache.data["masks"].shape[0] < cache.count):
                 _, _, frames, h, _ = cache.data["latents"].shape
                 cache.data["masks"] = object_masks(cache.count, frames, h)
             x0, text, mask = sample_batch(cache.data, clips_at(step), uncond, gen, args.batch, args.dropout)
@@ -231,8 +232,12 @@ def train(args: argparse.Namespace) -> None:
             xt = (1 - s) * x0 + s * noise
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
                 pred = model(xt, sigma * 1000.0, text, return_dict=False)[0]
-            weight = 1.0 + args.object_weight * mask
-            loss = (((pred.float() - (noise - x0)) ** 2) * weight).mean() / weight.mean()
+            err = (pred.float() - (noise - x0)) ** 2
+            if mask is None:
+                loss = err.mean()
+            else:
+                weight = 1.0 + args.object_weight * mask
+                loss = (err * weight).mean() / weight.mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
