@@ -16,6 +16,7 @@ import logging
 import threading
 from typing import Any
 
+from guard.api.schemas import public_verdict_json
 from guard.assembly import build_pipeline, build_prompt_stage
 from guard.errors import InputError
 from guard.ledger import Ledger
@@ -151,7 +152,5 @@ def check_and_render(engine: Engine, prompts: list[str]) -> list[CheckedPrompt |
     Why here: the renderer walks the whole verdict (~100 nested dicts), which on the event loop delayed every
     other request's I/O; in the worker it runs beside the batch it belongs to.
     """
-    from guard.api.schemas import public_verdict_json
-
     return [r if isinstance(r, Exception) else CheckedPrompt(r, public_verdict_json(r, engine.policy))
             for r in check_each_prompt(engine, prompts)]
