@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -68,3 +69,19 @@ def ngram_part_from(arrays: Mapping[str, np.ndarray]) -> NgramPart | None:
         return None
     return NgramPart(tuple(str(t) for t in arrays["ngram_terms"]), arrays["ngram_idf"], arrays["ngram_weights"],
                      int(arrays["ngram_max_n"]))
+
+
+def ngram_part_from_sklearn(vectorizer: Any, coef: np.ndarray, weight: float, probe: list[str]) -> NgramPart:
+    """The part for a fitted ``TfidfVectorizer`` and a linear model's ``coef`` ((V,) or (V, C)), times ``weight``.
+
+    Checked on ``probe`` texts: the numpy re-implementation must give scikit-learn's numbers, or training stops
+    (a shipped head must score what was trained)."""
+    part = NgramPart(tuple(str(t) for t in vectorizer.get_feature_names_out()), vectorizer.idf_.astype(np.float32),
+                     (weight * coef).astype(np.float32), vectorizer.ngram_range[1])
+    expected = weight * (vectorizer.transform(probe) @ coef)
+    zero = np.zeros(part.weights.shape[1:], dtype=np.float64)
+    got = np.stack([np.asarray(sum((v * part.weights[i] for i, v in part.features(t).items()), zero))
+                    for t in probe])
+    if not np.allclose(got, expected, atol=1e-4):
+        raise AssertionError(f"NgramPart disagrees with TfidfVectorizer (max diff {np.abs(got - expected).max():.2e})")
+    return part

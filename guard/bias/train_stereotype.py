@@ -39,7 +39,8 @@ import numpy as np
 import yaml
 
 from guard.bias.stereotype import StereotypeRecognizer, _group_mentions
-from guard.bias.stereotype_head import NgramPart, StereotypeHead, default_paths
+from guard.bias.stereotype_head import StereotypeHead, default_paths
+from guard.ngrams import ngram_part_from_sklearn
 
 BIAS_DATA = Path(str(resources.files("guard"))) / "data" / "bias"
 TEMPLATES = BIAS_DATA / "train" / "stereotype_templates.yaml"
@@ -248,19 +249,12 @@ def train(data: Path, budget: float, out: tuple[Path, Path], folds: int = 5) -> 
     _, c, threshold = best
     model = _fit(np.vstack([x_dev, x_tmpl]), np.concatenate([y, y_t]), np.concatenate([w, w_t]), c)
     vec, bow = _fit_ngrams(texts + t_texts, np.concatenate([y, y_t]), np.concatenate([w, w_t]))
-    terms = vec.get_feature_names_out()
-    ngrams = NgramPart(tuple(str(t) for t in terms), vec.idf_.astype(np.float32),
-                       (NGRAM_WEIGHT * bow.coef_[0]).astype(np.float32), NGRAM_RANGE[1])
-    probe = texts[:200] + t_texts[:50]  # the numpy re-implementation must give scikit-learn's numbers
-    expected = NGRAM_WEIGHT * (vec.transform(probe) @ bow.coef_[0])
-    got = np.array([ngrams.logit(t) for t in probe])
-    if not np.allclose(got, expected, atol=1e-4):
-        raise AssertionError(f"NgramPart disagrees with TfidfVectorizer (max diff {np.abs(got - expected).max():.2e})")
+    ngrams = ngram_part_from_sklearn(vec, bow.coef_[0], NGRAM_WEIGHT, texts[:200] + t_texts[:50])
     meta = {
         "model": f"{embedder.name} mean-pooled float32 embedding (guard.prompt_filter.embedder), max over windows",
         "head": ("logistic regression (sklearn lbfgs, class_weight=balanced) on the embedding, plus "
                  f"{NGRAM_WEIGHT} x logistic regression on TF-IDF word {NGRAM_RANGE} -grams (sublinear tf, "
-                 f"min_df {NGRAM_MIN_DF}, C {NGRAM_C:g}, {len(terms)} terms); OR-ed with the lexicon rule"),
+                 f"min_df {NGRAM_MIN_DF}, C {NGRAM_C:g}, {len(ngrams.terms)} terms); OR-ed with the lexicon rule"),
         "threshold_rule": "Harrell-Davis quantile of dev out-of-fold benign scores left by the rule (smoothed)",
         "trained_on": "dev split only (sha1 even); test split texts used only to drop near-copies",
         "rows": {s: int((source == s).sum()) for s in sorted(set(source.tolist()))} | {"template": len(templates)},

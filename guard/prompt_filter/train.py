@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from guard.ngrams import NgramPart
+from guard.ngrams import NgramPart, ngram_part_from_sklearn
 from guard.prompt_filter.augment import AUGMENTATIONS, variants
 from guard.prompt_filter.dataset import DEFAULT_DATA, HEAD_CATEGORIES, SMALL_SOURCES, UNSAFE, Row, load_rows, split_of
 from guard.prompt_filter.embedder import get_embedder, windows
@@ -216,15 +216,7 @@ def fit_ngrams(rows: list[Row], texts: list[str], weight: float = NGRAM_WEIGHT) 
         model = LogisticRegression(C=NGRAM_C, class_weight="balanced", max_iter=2000, solver="liblinear")
         model.fit(bow, y[:, j], sample_weight=w)
         coef[:, j], intercept[j] = model.coef_[0], model.intercept_[0]
-    part = NgramPart(tuple(str(t) for t in vec.get_feature_names_out()), vec.idf_.astype(np.float32),
-                     (weight * coef).astype(np.float32), NGRAM_RANGE[1])
-    probe = texts[:300]  # the numpy re-implementation (NgramPart) must give scikit-learn's numbers
-    expected = vec.transform(probe) @ coef
-    got = np.stack([np.array(sum((v * coef[i] for i, v in part.features(t).items()), np.zeros(y.shape[1])))
-                    for t in probe])
-    if not np.allclose(got, expected, atol=1e-4):
-        raise AssertionError(f"NgramPart disagrees with TfidfVectorizer (max diff {np.abs(got - expected).max():.2e})")
-    return part, (weight * intercept).astype(np.float32)
+    return ngram_part_from_sklearn(vec, coef, weight, texts[:300]), (weight * intercept).astype(np.float32)
 
 
 def fit_full_head(rows: list[Row], embeds: list[np.ndarray], texts: list[str], kind: str,
