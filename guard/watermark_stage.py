@@ -9,6 +9,7 @@ identifier written as ``alg`` into the C2PA ``c2pa.soft-binding`` assertion.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,7 +31,24 @@ class WatermarkSettings(BaseModel):
     p_threshold: float = Field(default=watermark.DEFAULT_P_THRESHOLD, gt=0, lt=1)
     key: str | None = None  # null: the built-in public key of io.videoguard.wm.v1
     verify_after_encode: bool = True  # read by the pipeline: detect the payload in the encoded file
-    attempts: int = Field(default=3, ge=1, le=10)  # read by the pipeline: embeds tried before it refuses to release
+    attempts: int = Field(default=4, ge=1, le=10)  # read by the pipeline: embeds tried before it refuses to release
+    escalate: float = Field(default=1.25, ge=1, le=4)  # strength factor per failed re-embed (from the third embed)
+    max_strength: float = Field(default=3.3, gt=0, le=16)  # escalation never goes above this strength
+
+
+@dataclass(frozen=True)
+class Reinforcement:
+    """What the next embed of a clip that did not read back uses: per-cell gains and the mark's strength.
+
+    Why both: the closed loop (``watermark.reinforce``) redistributes the mark's energy at the same budget and
+    usually fixes the read in one round (measured on a 2-step bundled-generator clip: 379 of 400 random payloads
+    failed the first read, 13 the reinforced second). It then sits at a fixed point: a third embed with the same
+    budget failed exactly when the second did (3 of 300, every later attempt too), so from the third embed on the
+    budget grows by ``escalate`` (all 13 read back at 1.25x, i.e. about 2 dB lower PSNR, recorded in the verdict).
+    """
+
+    cell_gain: np.ndarray
+    strength: float
 
 
 def _settings(policy: Policy) -> WatermarkSettings:
@@ -49,17 +67,18 @@ class VideoWatermarkStage:
         suffix = "" if settings.key is None else "+key-" + hashlib.sha256(self._key).hexdigest()[:8]
         self.algorithm = watermark.ALGORITHM + suffix
 
-    def embed(self, clip: Clip, payload: bytes, *, hint: np.ndarray | None = None) -> tuple[Verdict, Clip]:
+    def embed(self, clip: Clip, payload: bytes, *, hint: Reinforcement | None = None) -> tuple[Verdict, Clip]:
         """Mark every frame of ``clip`` with ``payload`` (PAYLOAD_BYTES bytes); raises rather than skip.
 
         ``hint``: what ``reinforce`` returned after an earlier embed of this clip failed to read back.
         """
         if not isinstance(payload, bytes) or len(payload) != PAYLOAD_BYTES:
             raise InputError(f"watermark payload must be {PAYLOAD_BYTES} bytes, got {payload!r}")
+        strength = self.settings.strength if hint is None else hint.strength
         with stopwatch() as elapsed:
             try:
-                frames = watermark.embed(clip.frames, payload, fps=clip.fps, strength=self.settings.strength,
-                                         key=self._key, cell_gain=hint)  # (T, H, W, 3) uint8
+                frames = watermark.embed(clip.frames, payload, fps=clip.fps, strength=strength, key=self._key,
+                                         cell_gain=None if hint is None else hint.cell_gain)  # (T, H, W, 3) uint8
             except ValueError as exc:
                 raise InputError(f"cannot watermark this clip: {exc}") from exc
             mse = float(np.mean((frames.astype(np.float32) - clip.frames) ** 2))
@@ -67,19 +86,24 @@ class VideoWatermarkStage:
         verdict = Verdict(STAGE, Decision.ALLOW, elapsed_ms=elapsed[0],
                           reasons=(f"watermarked {len(frames)} frames ({self.algorithm})",),
                           evidence={"algorithm": self.algorithm, "payload": payload.hex(),
-                                    "psnr_db": round(psnr, 2), "strength": self.settings.strength,
+                                    "psnr_db": round(psnr, 2), "strength": round(strength, 4),
                                     "reinforced": hint is not None})
         return verdict, Clip(frames, clip.fps)
 
     def reinforce(self, original: Clip, marked: Clip, received: Clip, payload: bytes,
-                  hint: np.ndarray | None = None) -> np.ndarray:
+                  hint: Reinforcement | None = None) -> Reinforcement:
         """After ``marked`` (``embed(original, payload, hint=hint)``) came back from the encoder as ``received``
-        without a readable payload: the hint for the next embed (per-cell gains, ``watermark.reinforce``)."""
+        without a readable payload: the hint for the next embed (per-cell gains from ``watermark.reinforce``;
+        from the second failure on, a strength raised by ``escalate`` up to ``max_strength``)."""
         try:
-            return watermark.reinforce(original.frames, marked.frames, received.frames, payload, fps=original.fps,
-                                       key=self._key, cell_gain=hint)
+            gain = watermark.reinforce(original.frames, marked.frames, received.frames, payload, fps=original.fps,
+                                       key=self._key, cell_gain=None if hint is None else hint.cell_gain)
         except ValueError as exc:
             raise InputError(f"cannot reinforce the watermark of this clip: {exc}") from exc
+        if hint is None:
+            return Reinforcement(gain, self.settings.strength)
+        ceiling = max(self.settings.max_strength, self.settings.strength)
+        return Reinforcement(gain, min(hint.strength * self.settings.escalate, ceiling))
 
     def detect(self, clip: Clip) -> WatermarkReading:
         """Look for the mark; ``marked`` when the p-value is below the policy's ``p_threshold``."""

@@ -170,5 +170,5 @@ def test_when_the_mark_never_reads_back_then_every_attempt_is_used_and_nothing_i
     out_dir.mkdir()
     with pytest.raises(Blocked):
         broken.generate("a cup of coffee on a table", out_dir / "clip.mp4")
-    assert stage.embeds == load_policy().watermark.settings["attempts"] == 3
+    assert stage.embeds == load_policy().watermark.settings["attempts"] == 4
     _assert_nothing_released(out_dir, broken, "watermark-check")

@@ -56,3 +56,18 @@ def test_when_the_payload_has_the_wrong_size_then_embed_raises(payload: bytes) -
 def test_when_settings_are_invalid_then_building_raises_a_policy_error(settings: dict) -> None:
     with pytest.raises(PolicyError, match="watermark.settings"):
         build_watermark_stage(load_policy(overrides={"watermark": {"settings": settings}}))
+
+
+def test_when_reinforced_twice_then_the_strength_escalates_from_the_third_embed_up_to_the_ceiling() -> None:
+    policy = load_policy(overrides={"watermark": {"settings": {"escalate": 1.25, "max_strength": 3.0}}})
+    stage = build_watermark_stage(policy)
+    base = stage.settings.strength
+    clip = Clip(photo_pan(frames=17, size=128), 8.0)
+    hint, strengths, psnrs = None, [], []
+    for _ in range(4):
+        verdict, marked = stage.embed(clip, PAYLOAD, hint=hint)
+        strengths.append(verdict.evidence["strength"])
+        psnrs.append(verdict.evidence["psnr_db"])
+        hint = stage.reinforce(clip, marked, marked, PAYLOAD, hint)
+    assert strengths == [base, base, round(base * 1.25, 4), 3.0]  # 2.1, 2.1, 2.625, capped at 3.0 (not 3.28)
+    assert psnrs[2] < psnrs[1] - 1.0 and psnrs[3] < psnrs[2]  # the stronger mark costs PSNR, as recorded
