@@ -48,8 +48,12 @@ ONNX_EXPORT_VERSION = "1"  # bump when the exported graph changes: old cache fil
 ONNX_TOLERANCE = 1e-4  # max |onnx - torch| on the probe texts, else the export is refused
 MODEL_CACHE_ENV = "VIDEOGUARD_MODEL_CACHE"  # where derived model files (the ONNX export) are cached
 BACKEND_ENV = "VIDEOGUARD_EMBEDDER_BACKEND"  # "onnx" or "torch": overrides the default choice
+PRECISION_ENV = "VIDEOGUARD_EMBEDDER_PRECISION"  # "fp32" or "int8" (static, onnx only; see guard.prompt_filter.int8)
+DEFAULT_PRECISION = "fp32"
+PRECISIONS = ("fp32", "int8")
 _PROBES = ("a cat", "a dog running on a beach at sunset", "A person is riding a bike along a river, 4k, cinematic",
            "a calm meadow with soft light " * 30)
+PROBES = _PROBES
 
 
 def windows(text: str) -> list[str]:
@@ -84,6 +88,14 @@ def default_backend(quantize: bool = False) -> str:
     return "onnx"
 
 
+def default_precision() -> str:
+    """``$VIDEOGUARD_EMBEDDER_PRECISION`` if set, else ``DEFAULT_PRECISION``."""
+    chosen = os.environ.get(PRECISION_ENV, "").strip().lower() or DEFAULT_PRECISION
+    if chosen not in PRECISIONS:
+        raise ValueError(f"{PRECISION_ENV} must be one of {PRECISIONS}, got {chosen!r}")
+    return chosen
+
+
 def default_threads() -> int:
     """Intra-op threads: ``$OMP_NUM_THREADS`` if set (the same knob torch reads), else every core."""
     raw = os.environ.get("OMP_NUM_THREADS", "").strip()
@@ -96,7 +108,7 @@ class MiniLmEmbedder:
     name = "all-MiniLM-L6-v2"
 
     def __init__(self, quantize: bool = False, jit: bool = True, backend: str | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, precision: str | None = None) -> None:
         from transformers import AutoTokenizer
 
         path = minilm_path()
@@ -108,6 +120,12 @@ class MiniLmEmbedder:
             raise ValueError(f"backend must be 'onnx' or 'torch', got {self.backend!r}")
         if self.backend == "onnx" and quantize:
             raise ValueError("quantize=True runs on the torch backend only")
+        # The torch path is the fp32 reference: without an explicit request it ignores an int8 default.
+        self.precision = precision or (default_precision() if self.backend == "onnx" else "fp32")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.precision == "int8" and self.backend != "onnx":
+            raise ValueError("precision='int8' (static quantization) runs on the onnx backend only")
         self.jit = False
         self.model: Any = None
         self._session: Any = None
@@ -119,6 +137,7 @@ class MiniLmEmbedder:
                 log.warning("MiniLM ONNX backend unavailable (%s: %s); using torch", type(exc).__name__, exc)
                 self.backend = "torch"
         if self.backend == "torch":
+            self.precision = "fp32"
             self._load_torch(path, quantize, jit)
 
     # -- torch -------------------------------------------------------------------------------------------
@@ -211,12 +230,28 @@ class MiniLmEmbedder:
             onnx_model.cache_clear()
             model, _ = onnx_model()  # the export itself is checked before it is kept
             self._session = _onnx_session(model, self.threads)
+        if self.precision == "int8":
+            self._load_int8()
 
-    def _check_probes(self, reference: np.ndarray) -> None:
+    def _load_int8(self) -> None:
+        """The int8 graph, checked against the committed int8 probe embeddings; fp32 (with a warning) if the
+        graph cannot be built or does not reproduce them: a verdict must not silently depend on the machine."""
+        from guard.prompt_filter import int8
+
+        fp32_session = self._session
+        try:
+            self._session = _onnx_session(int8.int8_model(), self.threads)
+            self._check_probes(int8.load_calibration()["probes"], int8.INT8_TOLERANCE)
+        except Exception as exc:  # noqa: BLE001 - any failure means: not this graph
+            log.warning("int8 MiniLM unavailable (%s: %s); using fp32", type(exc).__name__, exc)
+            self._session = fp32_session
+            self.precision = "fp32"
+
+    def _check_probes(self, reference: np.ndarray, tolerance: float = ONNX_TOLERANCE) -> None:
         got = np.concatenate([self._embed_onnx([t]) for t in _PROBES])  # (P, 384)
         diff = float(np.abs(got - reference).max()) if got.shape == reference.shape else float("inf")
-        if not diff <= ONNX_TOLERANCE:
-            raise ValueError(f"ONNX embeddings differ from torch by {diff:.2e} (> {ONNX_TOLERANCE:g})")
+        if not diff <= tolerance:
+            raise ValueError(f"ONNX embeddings differ from their reference by {diff:.2e} (> {tolerance:g})")
 
     def _embed_onnx(self, texts: Sequence[str]) -> np.ndarray:
         ids, mask = self.token_ids(texts)
@@ -226,14 +261,15 @@ class MiniLmEmbedder:
     def embed(self, texts: Sequence[str], batch_size: int = 8) -> np.ndarray:
         """Texts are sorted by length and run in chunks of ``batch_size``: small chunks of similar length waste
         little on padding (512 VBench prompts: 3.8 ms of CPU per prompt in chunks of 8, 4.3 in 16, 9.5 in 64)."""
-        memo: dict[tuple[bool, str], np.ndarray] | None = _embeddings.current()
+        memo: dict[tuple[bool, str, str], np.ndarray] | None = _embeddings.current()
         if memo is None:
             return self._compute(texts, batch_size)
-        missing = list(dict.fromkeys(t for t in texts if (self.quantized, t) not in memo))
+        kind = (self.quantized, self.precision)
+        missing = list(dict.fromkeys(t for t in texts if (*kind, t) not in memo))
         if missing:
             for text, row in zip(missing, self._compute(missing, batch_size), strict=True):
-                memo[(self.quantized, text)] = row
-        return np.stack([memo[(self.quantized, t)] for t in texts]) if texts else self._compute(texts, batch_size)
+                memo[(*kind, text)] = row
+        return np.stack([memo[(*kind, t)] for t in texts]) if texts else self._compute(texts, batch_size)
 
     def _compute(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         out = np.zeros((len(texts), EMBED_DIM), dtype=np.float32)  # (N, 384)
@@ -261,15 +297,19 @@ def shared_embeddings() -> Iterator[None]:
         yield
 
 
-def get_embedder(quantize: bool = False, jit: bool = True, backend: str | None = None) -> MiniLmEmbedder:
+def get_embedder(quantize: bool = False, jit: bool = True, backend: str | None = None,
+                 precision: str | None = None) -> MiniLmEmbedder:
     """One embedder per process and configuration (loading takes about two seconds; the first ONNX export about
-    ten), whatever the calling style: ``get_embedder()`` and ``get_embedder(quantize=False)`` share it."""
-    return _embedder(bool(quantize), bool(jit), backend or default_backend(quantize))
+    ten, the first int8 build about five), whatever the calling style: ``get_embedder()`` and
+    ``get_embedder(quantize=False)`` share it. ``precision`` defaults to ``default_precision()`` on onnx."""
+    chosen = backend or default_backend(quantize)
+    return _embedder(bool(quantize), bool(jit), chosen, precision or (default_precision() if chosen == "onnx"
+                                                                      else "fp32"))
 
 
 @lru_cache(maxsize=4)
-def _embedder(quantize: bool, jit: bool, backend: str) -> MiniLmEmbedder:
-    return MiniLmEmbedder(quantize=quantize, jit=jit, backend=backend)
+def _embedder(quantize: bool, jit: bool, backend: str, precision: str) -> MiniLmEmbedder:
+    return MiniLmEmbedder(quantize=quantize, jit=jit, backend=backend, precision=precision)
 
 
 # ------------------------------------------------------------------------------------------ ONNX export

@@ -90,6 +90,7 @@ def test_when_inside_shared_embeddings_then_a_text_is_embedded_once_and_nothing_
         first = fast.embed(["a cat on a mat", "a dog"])
         again = fast.embed(["a dog", "a cat on a mat"])  # served from the block's memo: bitwise the same rows
         assert np.array_equal(again, first[::-1])
-        assert set(module._embeddings.current() or {}) == {(False, "a cat on a mat"), (False, "a dog")}
+        assert set(module._embeddings.current() or {}) == {(False, fast.precision, "a cat on a mat"),
+                                                            (False, fast.precision, "a dog")}
     assert module._embeddings.current() is None
     assert np.abs(fast.embed(["a dog"])[0] - first[1]).max() < 1e-4
