@@ -6,7 +6,8 @@ Steps, each free of any absolute frame index (so frame-rate changes, dropped fra
    (whose sign flips every ~1/6 s) stays.
 3. Per window of frames, a leading principal component over time of those residuals is the carrier, whatever
    its sign sequence was (the first three are tried); demodulating with it gives the mark. When the frame rate is
-   given, the keyed carrier itself is tried first (it fits whenever the timeline is intact).
+   given, the keyed carriers themselves (v2 doublet, then v1 Manchester) are tried first (they fit whenever the
+   timeline is intact); each is one more candidate in the Bonferroni factor.
 4. Search the crop geometry (visible part of the original frame) that maximises the energy captured by the
    cell grid, a sign-agnostic criterion; the pilots choose between it (and its whole-cell shifts) and the whole
    frame, and pay for the choice in the Bonferroni factor.
@@ -47,7 +48,7 @@ from watermark.code import (
     viterbi_decode,
 )
 from watermark.embedder import validate_frames
-from watermark.layout import CELLS, DEFAULT_KEY, GRID, REPEAT, Layout, layout_for
+from watermark.layout import CARRIER_SHAPES, CELLS, DEFAULT_KEY, GRID, REPEAT, Layout, layout_for
 from watermark.layout import carrier as keyed_carrier
 
 ANALYSIS = 8 * GRID  # analysis resolution: 8 pixels per cell
@@ -508,14 +509,15 @@ class _Attempt:
 def _attempt(frames: np.ndarray, layout: Layout, key: bytes, keyed: np.ndarray | None = None) -> _Attempt:
     """Steps 1-5 on ``frames``: mark estimate, geometry, cells, decode; p_pilot before the staging factor.
 
-    ``keyed`` (T,): the keyed carrier at the clip's frame rate, tried first (see ``detect``).
+    ``keyed`` (S, T): the keyed carriers (one per format version) at the clip's frame rate, tried first (see
+    ``detect``).
     """
     # 1-3. mark estimate from what flickers
     residual = temporal_residual(analysis_luma(frames))  # (T, A, A)
     weights = pixel_weights(residual)  # (A, A)
     candidates = carrier_estimate(residual, weights)  # (COMPONENTS, T)
     if keyed is not None:
-        candidates = np.vstack([keyed[None, :len(frames)], candidates])  # (1 + COMPONENTS, T)
+        candidates = np.vstack([keyed[:, :len(frames)], candidates])  # (S + COMPONENTS, T)
     # 4. geometry, cells and the pilot statistic (min p over components and whole-cell shifts: Bonferroni)
     # (the first component usually is the carrier: if its decode passes the CRC the others are not read; the
     #  Bonferroni factor stays COMPONENTS, which keeps the bound valid, if conservative, for the early stop)
@@ -555,7 +557,8 @@ def _attempt(frames: np.ndarray, layout: Layout, key: bytes, keyed: np.ndarray |
 
 
 def detect(frames: np.ndarray, *, fps: float | None = None, key: bytes = DEFAULT_KEY,
-           p_threshold: float = DEFAULT_P_THRESHOLD, max_frames: int = MAX_FRAMES) -> Detection:
+           p_threshold: float = DEFAULT_P_THRESHOLD, max_frames: int = MAX_FRAMES,
+           carrier_shapes: tuple[str, ...] = CARRIER_SHAPES) -> Detection:
     """Look for the mark in ``frames`` (T, H, W, 3) uint8; see the module docstring for the steps.
 
     Only the first ``max_frames`` frames are read: every frame carries the whole payload, so a contiguous piece is
@@ -572,6 +575,10 @@ def detect(frames: np.ndarray, *, fps: float | None = None, key: bytes = DEFAULT
     leading components (measured correlation with the true carrier 0.01-0.91), while the keyed carrier reads
     the same clips at pilot z 5.5-6.7. It is one more candidate in the Bonferroni factor; the pilot signs are
     independent of it (separate keyed streams), so the signed-rank null stays exact.
+
+    ``carrier_shapes``: the format versions whose keyed carriers are tried (default both, v2 doublet first); each
+    is one more candidate in the Bonferroni factor (reading v1 too costs a factor 5/4 on the p-value). The blind
+    candidates find either shape.
     """
     validate_frames(frames)
     if max_frames < 1:
@@ -580,7 +587,10 @@ def detect(frames: np.ndarray, *, fps: float | None = None, key: bytes = DEFAULT
         raise ValueError(f"fps must be positive, got {fps}")
     frames = frames[:max_frames]
     layout = layout_for(key)
-    keyed = keyed_carrier(len(frames), fps, key) if fps is not None else None
+    if not carrier_shapes or any(shape not in CARRIER_SHAPES for shape in carrier_shapes):
+        raise ValueError(f"carrier_shapes must be a non-empty subset of {CARRIER_SHAPES}, got {carrier_shapes!r}")
+    keyed = (np.stack([keyed_carrier(len(frames), fps, key, shape) for shape in carrier_shapes])
+             if fps is not None else None)  # (S, T)
     stages = [len(frames)] if len(frames) <= 3 * FIRST_STAGE_FRAMES // 2 else [FIRST_STAGE_FRAMES, len(frames)]
     looks = float(len(stages))
     for count in stages:

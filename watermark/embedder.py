@@ -114,11 +114,15 @@ def gain_maps(frames: np.ndarray) -> np.ndarray:
 
 
 def embed(frames: np.ndarray, payload: bytes, *, fps: float = 24.0, strength: float = DEFAULT_STRENGTH,
-          key: bytes = DEFAULT_KEY, cell_gain: np.ndarray | None = None) -> np.ndarray:
+          key: bytes = DEFAULT_KEY, cell_gain: np.ndarray | None = None,
+          carrier_shape: str | None = None) -> np.ndarray:
     """Return a marked copy of ``frames`` (T, H, W, 3) uint8 carrying the 8-byte ``payload``.
 
     ``cell_gain`` (CELLS,) redistributes the amplitude between cells (``watermark.reinforce`` computes it from a
     failed read-back); the clip's PSNR budget is unchanged, since the budget scaling below includes it.
+    ``carrier_shape`` (``layout.carrier``; None: format v2, the doublet from 12 fps up, Manchester below): the budget
+    is spent only on the frames the carrier marks, so a carrier with duty 1/3 (the doublet) draws the mark
+    sqrt(3) x stronger at the same PSNR.
     """
     # 1. Check inputs
     validate_frames(frames)
@@ -129,20 +133,24 @@ def embed(frames: np.ndarray, payload: bytes, *, fps: float = 24.0, strength: fl
     # 2. Render the spatial field once; the masking gain per frame, scaled so the clip meets the PSNR budget
     num_frames, height, width = frames.shape[:3]
     field = mark_field(payload, height, width, key, cell_gain) * np.float32(strength)  # (H, W)
-    gains = gain_maps(frames)  # (T, h, w)
+    signs = carrier(num_frames, fps, key, carrier_shape)  # (T,) in {-1, 0, +1}
+    marked = np.flatnonzero(signs)  # frames the carrier marks (all of them for v1); the others stay untouched
+    duty = len(marked) / num_frames  # 1 for v1, about 1/3 for the v2 doublet
+    gains = gain_maps(frames[marked])  # (T', h, w)
     small_field = cv2.resize(field, gains.shape[:0:-1], interpolation=cv2.INTER_AREA)  # (h, w)
-    # allowed mean squared offset: the PSNR budget at the default strength, scaled with the square of ``strength``
+    # allowed mean squared offset: the PSNR budget at the default strength, scaled with the square of ``strength``;
+    # only the marked frames spend it
     budget = 255.0**2 / 10 ** (TARGET_PSNR_DB / 10) * (strength / DEFAULT_STRENGTH) ** 2
-    gains *= np.float32(np.sqrt(budget / max(float(np.mean((gains * small_field) ** 2)), 1e-12)))
-    np.clip(gains, GAIN_MIN, GAIN_MAX, out=gains)
-    signs = carrier(num_frames, fps, key)  # (T,)
+    gains *= np.float32(np.sqrt(budget / max(duty * float(np.mean((gains * small_field) ** 2)), 1e-12)))
+    # the gain bounds are relative to the amplitude the duty allows (v1: exactly [GAIN_MIN, GAIN_MAX])
+    np.clip(gains, GAIN_MIN / np.sqrt(duty), GAIN_MAX / np.sqrt(duty), out=gains)
     # 3. Add the signed field to every channel of every frame, clamped to each pixel's headroom (near black or
     #    white a clipped offset would be one-sided, i.e. a visible brightness shift). OpenCV keeps this at a few
     #    milliseconds per 720p frame.
-    out = np.empty_like(frames)
-    for t in range(num_frames):
+    out = frames.copy()
+    for i, t in enumerate(marked):
         frame = frames[t]  # (H, W, 3) uint8
-        gain = cv2.resize(gains[t], (width, height), interpolation=cv2.INTER_LINEAR)  # (H, W)
+        gain = cv2.resize(gains[i], (width, height), interpolation=cv2.INTER_LINEAR)  # (H, W)
         offset = cv2.multiply(field, gain, scale=float(signs[t]), dtype=cv2.CV_16S)  # rounded to nearest
         b, g, r = cv2.split(frame)
         headroom = cv2.min(cv2.min(cv2.min(b, g), r), cv2.subtract(255, cv2.max(cv2.max(b, g), r)))  # (H, W)

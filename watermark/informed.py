@@ -45,9 +45,11 @@ def _cell_means(values: np.ndarray) -> np.ndarray:
 
 
 def reinforce(original: np.ndarray, marked: np.ndarray, received: np.ndarray, payload: bytes, *, fps: float,
-              key: bytes = DEFAULT_KEY, cell_gain: np.ndarray | None = None) -> np.ndarray:
-    """New (CELLS,) cell gains for re-embedding ``original`` after ``marked`` (embedded with ``cell_gain``) was
-    received as ``received`` (same frames, e.g. decoded from the encoded file) and did not read back.
+              key: bytes = DEFAULT_KEY, cell_gain: np.ndarray | None = None,
+              carrier_shape: str | None = None) -> np.ndarray:
+    """New (CELLS,) cell gains for re-embedding ``original`` after ``marked`` (embedded with ``cell_gain`` and
+    ``carrier_shape``; None: the format v2 default at ``fps``) was received as ``received`` (same frames, e.g.
+    decoded from the encoded file) and did not read back.
 
     All three are (T, H, W, 3) uint8 with the same frame count; ``received`` may differ in size (padding).
     """
@@ -62,7 +64,7 @@ def reinforce(original: np.ndarray, marked: np.ndarray, received: np.ndarray, pa
     count = min(len(original), MAX_FRAMES)  # what the detector reads
     layout = layout_for(key)
     signs = cell_signs(payload, key).astype(np.float64)  # (CELLS,)
-    sequence = carrier(count, fps, key)  # (T,)
+    sequence = carrier(count, fps, key, carrier_shape)  # (T,)
     # 1. What the detector reads in each cell of the received clip, and the mark's own part of it (the mark does
     #    not move: its residual needs no motion tracking); the rest is the picture plus the channel.
     residual = temporal_residual(analysis_luma(received[:count]))  # (T, A, A)

@@ -5,9 +5,17 @@ pilot) as a smooth luma offset 1/16 of the frame wide. Codecs keep such low-freq
 survive H.264 at CRF 40 at 80-95% strength), a resize does not move them, and a crop only removes whole cells,
 which the channel code sees as erasures (keyed interleaving spreads them over the code).
 
-Why a temporal carrier: the whole pattern flips sign every ~1/6 s in a keyed Manchester sequence, so the detector
-can subtract a (motion-aligned) moving average over time and remove nearly all of the slowly changing picture while
-keeping the mark; the carrier's sign sequence never has to be known by the detector.
+Why a temporal carrier: the whole pattern flips sign in keyed 1/6 s slots, so the detector can subtract a
+(motion-aligned) moving average over time and remove nearly all of the slowly changing picture while keeping the
+mark; the carrier's sign sequence never has to be known by the detector.
+
+Two carrier shapes: ``manchester`` (format v1: every slot at +-1, Manchester pairs) and ``doublet`` (one keyed
++1, -1 pair of slots per second, then four slots at 0; drawn sqrt(3) x stronger at the same PSNR). Format v2
+draws the doublet from 12 fps up and the Manchester carrier below (``default_shape``).
+Why v2: H.264/H.265 at CRF 40 quantise a small flicker to nothing (a dead zone: the kept fraction grows with the
+amplitude), so the same energy concentrated in one large sign flip per second survives better (oracle per-cell
+SNR after CRF 40, 8 clips: median 0.53 -> 1.56 x264, 0.61 -> 1.71 x265; benchmarks/RESULTS.md). The period stays
+one second, so every 1-second piece of a clip holds a whole doublet.
 """
 
 from __future__ import annotations
@@ -26,7 +34,10 @@ REPEAT = 1  # copies per coded bit (2 needs GRID 22: survives crops to 55% but n
 DATA_CELLS = REPEAT * CODED_BITS  # 188
 PILOTS = CELLS - DATA_CELLS  # 68 cells with keyed known signs: detection statistic and sign reference
 CARRIER_HZ = 6.0  # the carrier holds its sign for 1/6 s (4 frames at 24 fps)
-DEFAULT_KEY = b"io.videoguard.wm.v1"
+DEFAULT_KEY = b"io.videoguard.wm.v1"  # the key, not the format: v2 marks use the same default key
+CARRIER_SHAPES = ("doublet", "manchester")  # the order in which the detector tries the keyed carriers
+DOUBLET_MIN_FPS = 12.0  # format v2 draws the doublet from 2 frames per slot up; below, v1's Manchester carrier
+_DOUBLET = np.array([1.0, -1.0, 0.0, 0.0, 0.0, 0.0], np.float32)  # slot values over one second (6 slots)
 
 
 def _rng(key: bytes, label: str) -> np.random.Generator:
@@ -62,12 +73,34 @@ def layout_for(key: bytes = DEFAULT_KEY) -> Layout:
     )
 
 
-def carrier(num_frames: int, fps: float, key: bytes = DEFAULT_KEY) -> np.ndarray:
-    """(T,) float32 temporal carrier in {-1, +1}: keyed Manchester pairs of 1/CARRIER_HZ-second slots.
+def default_shape(fps: float) -> str:
+    """The carrier format v2 (``io.videoguard.wm.v2``) draws at ``fps``: the doublet from DOUBLET_MIN_FPS up,
+    v1's Manchester carrier below.
 
-    Manchester (+- or -+ per pair of slots) keeps the carrier free of slow components, which the detector's
-    moving-average high-pass would otherwise throw away along with the picture.
+    Why: below 12 fps a 1/6 s slot is under two frames and the doublet's halves come out unequal (at the bundled
+    generator's 8 fps: two frames at +1, one at -1), and on those clips the doublet read back after the release's
+    CRF 18 encode less often than Manchester (2-step bundled clips, 128 clip-payload pairs: 86 vs 94 at the first
+    embed, 120 vs 126 after one reinforcement; benchmarks/watermark_release_loop.py).
     """
+    return "doublet" if fps >= DOUBLET_MIN_FPS else "manchester"
+
+
+def carrier(num_frames: int, fps: float, key: bytes = DEFAULT_KEY, shape: str | None = None) -> np.ndarray:
+    """(T,) float32 temporal carrier over 1/CARRIER_HZ-second slots.
+
+    ``manchester`` (v1): values in {-1, +1}, keyed Manchester pairs of slots (+- or -+), which keeps the carrier
+    free of slow components the detector's moving-average high-pass would throw away with the picture.
+    ``doublet`` (v2): values in {-1, 0, +1}, per second one keyed +-(+1, -1) pair in the first two slots, 0 in the
+    other four (duty 1/3; also free of slow components). The embedder scales its amplitude by the duty.
+    ``None``: the format v2 default at this frame rate (``default_shape``).
+    """
+    shape = default_shape(fps) if shape is None else shape
+    if shape not in CARRIER_SHAPES:
+        raise ValueError(f"carrier shape must be one of {CARRIER_SHAPES}, got {shape!r}")
     slot = np.floor(np.arange(num_frames) * CARRIER_HZ / fps).astype(np.int64)  # (T,)
-    pairs = _rng(key, "carrier").choice(np.array([-1.0, 1.0], np.float32), slot[-1] // 2 + 1 if num_frames else 1)
+    last = int(slot[-1]) if num_frames else 0
+    if shape == "doublet":
+        signs = _rng(key, "carrier:doublet").choice(np.array([-1.0, 1.0], np.float32), last // len(_DOUBLET) + 1)
+        return (signs[slot // len(_DOUBLET)] * _DOUBLET[slot % len(_DOUBLET)]).astype(np.float32)
+    pairs = _rng(key, "carrier").choice(np.array([-1.0, 1.0], np.float32), last // 2 + 1)
     return np.where(slot % 2 == 0, pairs[slot // 2], -pairs[slot // 2]).astype(np.float32)

@@ -18,7 +18,7 @@ PAYLOAD = bytes.fromhex("fedcba9876543210")
 def test_when_built_from_the_default_policy_then_it_is_a_watermark_stage() -> None:
     stage = build_watermark_stage(load_policy())
     assert isinstance(stage, WatermarkStage)
-    assert stage.name == "watermark" and stage.algorithm == "io.videoguard.wm.v1"
+    assert stage.name == "watermark" and stage.algorithm == "io.videoguard.wm.v2"
 
 
 def test_when_a_clip_is_embedded_then_detect_reads_the_payload_back() -> None:
@@ -34,7 +34,7 @@ def test_when_a_clip_is_embedded_then_detect_reads_the_payload_back() -> None:
 def test_when_a_private_key_is_set_then_the_public_detector_does_not_see_the_mark() -> None:
     private = build_watermark_stage(load_policy(overrides={"watermark": {"settings": {"key": "secret"}}}))
     _, marked = private.embed(Clip(photo_pan(frames=36, size=192), 24.0), PAYLOAD)
-    assert private.algorithm.startswith("io.videoguard.wm.v1+key-")
+    assert private.algorithm.startswith("io.videoguard.wm.v2+key-")
     assert private.detect(marked).payload == PAYLOAD
     public = build_watermark_stage(load_policy()).detect(marked)
     assert not public.marked and public.payload is None

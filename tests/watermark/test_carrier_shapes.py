@@ -1,0 +1,119 @@
+"""Carrier shapes (format versions): v1 Manchester and the v2 doublet, embedded and read by the same detector."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import watermark
+from tests.watermark.test_reinforce import release_encode
+from tests.watermark.test_watermark import PAYLOAD, camera_move, generated_like, h264
+from watermark.embedder import GAIN_MAX
+from watermark.layout import DOUBLET_MIN_FPS, carrier, default_shape
+
+FPS = 24.0
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    return camera_move()  # (48, 256, 256, 3)
+
+
+@pytest.fixture(scope="module")
+def marked(clip: np.ndarray) -> dict[str, np.ndarray]:
+    return {shape: watermark.embed(clip, PAYLOAD, fps=FPS, carrier_shape=shape) for shape in watermark.CARRIER_SHAPES}
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255**2 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+def test_when_the_doublet_carrier_is_built_then_each_second_holds_one_keyed_sign_flip_and_four_empty_slots() -> None:
+    seq = carrier(72, FPS, shape="doublet").reshape(3, 24)  # three seconds at 24 fps: 6 slots of 4 frames
+    assert set(np.unique(seq)) <= {-1.0, 0.0, 1.0}
+    for second in seq:
+        assert np.all(second[:4] == second[0]) and np.all(second[4:8] == -second[0]) and second[0] != 0
+        assert np.all(second[8:] == 0)
+    assert len({float(s[0]) for s in carrier(24 * 20, FPS, shape="doublet").reshape(20, 24)}) == 2  # keyed signs
+
+
+def test_when_no_shape_is_given_then_format_v2_draws_the_doublet_from_12_fps_and_manchester_below(
+        clip: np.ndarray, marked: dict[str, np.ndarray]) -> None:
+    assert default_shape(24.0) == default_shape(DOUBLET_MIN_FPS) == "doublet" and default_shape(8.0) == "manchester"
+    assert watermark.ALGORITHM == "io.videoguard.wm.v2"
+    assert np.array_equal(watermark.embed(clip, PAYLOAD, fps=FPS), marked["doublet"])
+    low = clip[:17, ::2, ::2]
+    assert np.array_equal(watermark.embed(low, PAYLOAD, fps=8.0),
+                          watermark.embed(low, PAYLOAD, fps=8.0, carrier_shape="manchester"))
+
+
+def test_when_the_carrier_shape_is_unknown_then_embed_and_detect_raise(clip: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="carrier shape"):
+        watermark.embed(clip[:4], PAYLOAD, fps=FPS, carrier_shape="sine")
+    with pytest.raises(ValueError, match="carrier_shapes"):
+        watermark.detect(clip[:4], fps=FPS, carrier_shapes=("sine",))
+
+
+def test_when_either_version_is_embedded_then_the_psnr_budget_is_the_same(clip: np.ndarray,
+                                                                          marked: dict[str, np.ndarray]) -> None:
+    """The embedder spends the budget only on the frames the carrier marks (duty 1/3 for the doublet)."""
+    v1, v2 = psnr(marked["manchester"], clip), psnr(marked["doublet"], clip)
+    assert v1 >= 42.0 and v2 >= 42.0 and abs(v1 - v2) < 0.5
+
+
+def test_when_the_doublet_is_embedded_then_frames_in_its_empty_slots_are_untouched(
+        clip: np.ndarray, marked: dict[str, np.ndarray]) -> None:
+    empty = carrier(len(clip), FPS, shape="doublet") == 0
+    assert np.array_equal(marked["doublet"][empty], clip[empty])
+    assert not np.array_equal(marked["doublet"][~empty][0], clip[~empty][0])
+
+
+def test_when_the_doublet_is_embedded_then_frame_steps_stay_within_its_duty_scaled_peak(
+        clip: np.ndarray, marked: dict[str, np.ndarray]) -> None:
+    """The doublet's sign flip is its largest step: twice the peak, the peak sqrt(3) x v1's (same energy)."""
+    steps = {shape: int(np.abs(np.diff(m.astype(np.int16) - clip, axis=0)).max()) for shape, m in marked.items()}
+    assert steps["doublet"] <= 2 * GAIN_MAX * watermark.DEFAULT_STRENGTH * np.sqrt(3.0) + 1
+    assert steps["doublet"] > steps["manchester"]  # the cost of the v2 carrier, stated in RESULTS.md
+
+
+@pytest.mark.parametrize("shape", ["doublet", "manchester"])
+@pytest.mark.parametrize("with_fps", [True, False])
+def test_when_either_version_is_read_by_the_default_detector_then_the_payload_comes_back(
+        marked: dict[str, np.ndarray], shape: str, with_fps: bool) -> None:
+    found = watermark.detect(marked[shape], fps=FPS if with_fps else None)
+    assert found.marked and found.payload == PAYLOAD and found.p_value < 1e-12
+
+
+def test_when_only_one_shape_is_read_then_the_bonferroni_factor_is_smaller(marked: dict[str, np.ndarray]) -> None:
+    """Reading both versions' keyed carriers costs one more candidate in the p-value (5 instead of 4)."""
+    both = watermark.detect(marked["doublet"][:24], fps=FPS)
+    one = watermark.detect(marked["doublet"][:24], fps=FPS, carrier_shapes=("doublet",))
+    assert both.details["p_pilot"] == pytest.approx(one.details["p_pilot"] * 5 / 4, rel=1e-9)
+
+
+def test_when_a_v2_clip_is_h264_crf30_encoded_then_the_payload_comes_back(marked: dict[str, np.ndarray]) -> None:
+    found = watermark.detect(h264(marked["doublet"], 30), fps=FPS)
+    assert found.payload == PAYLOAD
+
+
+@pytest.mark.slow
+def test_when_clips_are_h264_crf40_encoded_then_the_doublet_reads_stronger_than_manchester() -> None:
+    """The reason for v2 (benchmarks/RESULTS.md: 8 clips, detection 0.25 -> 0.75): summed pilot z over 3 clips."""
+    z = {shape: 0.0 for shape in watermark.CARRIER_SHAPES}
+    for image in ("astronaut", "coffee", "rocket"):
+        clip = camera_move(image=image)
+        for shape in z:
+            found = watermark.detect(h264(watermark.embed(clip, PAYLOAD, fps=FPS, carrier_shape=shape), 40), fps=FPS)
+            z[shape] += abs(found.details["pilot_z"])
+    assert z["doublet"] > z["manchester"]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_when_a_generated_like_doublet_clip_is_released_at_8_fps_then_it_reads_back_with_the_frame_rate(
+        seed: int) -> None:
+    """The bundled generator's case, with the doublet forced (format v2 draws Manchester at 8 fps): 17 frames, a
+    1/6 s slot is 1.3 frames, the release's CRF 18 encode."""
+    frames = generated_like(seed)
+    received = release_encode(watermark.embed(frames, PAYLOAD, fps=8.0, carrier_shape="doublet"))
+    found = watermark.detect(received.frames, fps=received.fps)
+    assert found.payload == PAYLOAD
