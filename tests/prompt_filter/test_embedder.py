@@ -27,9 +27,8 @@ def torch_eager() -> MiniLmEmbedder:
 
 @pytest.fixture(scope="module")
 def fast() -> MiniLmEmbedder:
-    embedder = get_embedder()
-    assert embedder.backend == "onnx", "onnxruntime is installed, so the default must be the ONNX path"
-    return embedder
+    assert get_embedder().backend == "onnx", "onnxruntime is installed, so the default must be the ONNX path"
+    return get_embedder(precision="fp32")  # the fp32 export is what must match torch (int8: test_embedder_int8)
 
 
 def test_when_onnx_then_token_ids_equal_the_transformers_tokenizer(fast: MiniLmEmbedder) -> None:
@@ -49,8 +48,10 @@ def test_when_onnx_then_embeddings_match_torch_single_and_batched(fast: MiniLmEm
     assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
 
 
-def test_when_onnx_then_semantic_scores_and_decisions_equal_the_torch_path(policy, torch_eager: MiniLmEmbedder) -> None:
+def test_when_onnx_fp32_then_semantic_scores_and_decisions_equal_the_torch_path(policy,
+                                                                               torch_eager: MiniLmEmbedder) -> None:
     fast_check = SemanticCheck(policy.prompt.thresholds)
+    fast_check.embedder = get_embedder(precision="fp32")
     slow_check = SemanticCheck(policy.prompt.thresholds)
     slow_check.embedder = torch_eager
     prompts = [normalize(t) for t in TEXTS]
@@ -69,7 +70,7 @@ def test_when_cached_export_is_damaged_then_it_is_rebuilt(fast: MiniLmEmbedder,
     good = np.load(probes)
     np.save(probes, good + 0.01)  # the stored reference no longer matches what the file computes
     try:
-        rebuilt = MiniLmEmbedder(backend="onnx")
+        rebuilt = MiniLmEmbedder(backend="onnx", precision="fp32")
         assert rebuilt.backend == "onnx"
         assert np.abs(np.load(probes) - good).max() < 1e-4
         assert np.abs(rebuilt.embed(TEXTS) - torch_eager.embed(TEXTS)).max() < 1e-4
@@ -94,3 +95,17 @@ def test_when_inside_shared_embeddings_then_a_text_is_embedded_once_and_nothing_
                                                             (False, fast.precision, "a dog")}
     assert module._embeddings.current() is None
     assert np.abs(fast.embed(["a dog"])[0] - first[1]).max() < 1e-4
+
+
+def test_when_chunking_by_token_count_then_each_text_once_and_padding_stays_bounded() -> None:
+    from guard.prompt_filter.embedder import PADDING_SLACK, token_chunks
+
+    lengths = [10, 100, 12, 11, 98, 30, 10, 10, 10, 9, 31, 128, 13, 10, 10, 10, 10, 10, 10, 10]
+    chunks = token_chunks(lengths, 4)
+    assert sorted(i for chunk in chunks for i in chunk) == list(range(len(lengths)))
+    assert all(1 <= len(chunk) <= 4 for chunk in chunks)
+    for chunk in chunks:
+        padded = len(chunk) * max(lengths[i] for i in chunk)
+        assert len(chunk) == 1 or padded <= (1 + PADDING_SLACK) * sum(lengths[i] for i in chunk)
+    assert not any({0, 1} <= set(chunk) for chunk in chunks)  # a 10-token text never pads to 100
+    assert token_chunks([], 16) == []
