@@ -116,9 +116,22 @@ class Ledger:
         return self.path.with_name(self.path.name + ".head")
 
     def _write_head(self, seq: int, digest: str) -> None:
-        tmp = self.head_path.with_name(self.head_path.name + ".tmp")
-        tmp.write_text(f"{seq} {digest}\n", encoding="ascii")
-        os.replace(tmp, self.head_path)
+        """Overwrite the head in place with one fixed-width ``pwrite`` (seq right-aligned in 20 characters).
+
+        Why not write a temporary file and rename it: that cost 1.1 ms of wall time (0.15 ms CPU) per batch on
+        this box, in the CPU worker that answers the batch's requests; this costs 0.004 ms. Every record has
+        the same 86 bytes, so a write always covers the previous one whole, and one small ``pwrite`` is not
+        seen half-done by a reader. Neither way is fsynced (nor are the SQLite commits: WAL + NORMAL), so the
+        durability is the same. Opened per write, so a head file that was deleted or replaced is recreated.
+        """
+        line = f"{seq:>20} {digest}\n".encode("ascii")
+        fd = os.open(self.head_path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.pwrite(fd, line, 0)
+            if os.fstat(fd).st_size > len(line):
+                os.ftruncate(fd, len(line))  # a longer file from elsewhere: no stale tail after the record
+        finally:
+            os.close(fd)
 
     def rows(self, kind: str | None = None) -> Iterator[dict[str, Any]]:
         """Every record in order, as ``{"seq", "ts", "kind", **record}``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import uvicorn
 
@@ -14,6 +15,8 @@ from guard.api.settings import ApiSettings
 def run(host: str = "127.0.0.1", port: int = 8080, policy_path: str | os.PathLike[str] | None = None) -> None:
     configure_logging(os.environ.get("VIDEOGUARD_LOG_LEVEL", "INFO"))
     settings = ApiSettings.from_env(policy_path=str(policy_path) if policy_path is not None else None)
+    if settings.switch_interval_ms is not None:
+        sys.setswitchinterval(settings.switch_interval_ms / 1000.0)
     app = create_app(settings)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_keep_alive=30,
                 timeout_graceful_shutdown=10)

@@ -44,6 +44,9 @@ class ApiSettings(BaseModel):
     default_rate_per_s: float = Field(default=20.0, gt=0)
     #: Build the pipelines in a background thread at startup (``/readyz`` turns 200 when done).
     warm_up: bool = True
+    #: ``sys.setswitchinterval`` for the serving process, in milliseconds (``None``: Python's 5 ms). A CPU
+    #: worker running the gate's Python parts holds the GIL up to this long while the event loop waits.
+    switch_interval_ms: float | None = Field(default=None, gt=0, le=100)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ApiSettings:

@@ -88,3 +88,31 @@ def test_when_the_newest_rows_are_cut_off_then_the_head_file_catches_it(tmp_path
     _execute(ledger, "DELETE FROM ledger WHERE seq >= 4")
     check = ledger.verify()
     assert not check.ok and "head records row 5" in (check.problem or "")
+
+
+def test_when_the_head_is_rewritten_in_place_then_it_holds_only_the_newest_row(tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path, 12)  # seq 9 -> 10 -> 11: the number grows a digit; the record keeps its width
+    text = ledger.head_path.read_text(encoding="ascii")
+    assert text.split() == ["12", _last_hash(ledger)]
+    assert len(text) == 86 and text.endswith("\n")
+    assert ledger.verify().ok
+
+
+def test_when_the_head_file_was_deleted_or_replaced_by_a_longer_one_then_the_next_append_rewrites_it(
+        tmp_path: Path) -> None:
+    ledger = _ledger(tmp_path, 3)
+    ledger.head_path.unlink()
+    ledger.append("check_prompt", {"request_id": "r3", "decision": "allow", "verdicts": []})
+    assert ledger.head_path.read_text(encoding="ascii").split()[0] == "4" and ledger.verify().ok
+    ledger.head_path.write_text("4 " + "f" * 64 + "\n" + "x" * 200, encoding="ascii")
+    ledger.append("check_prompt", {"request_id": "r4", "decision": "allow", "verdicts": []})
+    assert ledger.head_path.read_text(encoding="ascii").split() == ["5", _last_hash(ledger)]
+    assert ledger.verify().ok
+
+
+def _last_hash(ledger: Ledger) -> str:
+    conn = sqlite3.connect(ledger.path)
+    try:
+        return conn.execute("SELECT hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()[0]
+    finally:
+        conn.close()
