@@ -29,7 +29,7 @@ class WatermarkSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     strength: float = Field(default=watermark.DEFAULT_STRENGTH, gt=0, le=16)
     p_threshold: float = Field(default=watermark.DEFAULT_P_THRESHOLD, gt=0, lt=1)
-    key: str | None = None  # null: the built-in public key of io.videoguard.wm.v1
+    key: str | None = None  # null: the built-in public key (io.videoguard.wm.v1 and v2 share it)
     verify_after_encode: bool = True  # read by the pipeline: detect the payload in the encoded file
     attempts: int = Field(default=4, ge=1, le=10)  # read by the pipeline: embeds tried before it refuses to release
     escalate: float = Field(default=1.25, ge=1, le=4)  # strength factor per failed re-embed (from the third embed)
