@@ -28,7 +28,8 @@ and weights from the same numbers (onnxruntime's quantizer rounds deterministica
 (~90 kB) was preferred over committing the int8 ``.onnx`` itself: the word-embedding table stays fp32, so
 that file would be 58 MB. The file also carries the int8 graph's embeddings of the probe texts; a built
 graph whose probes differ by more than ``INT8_TOLERANCE`` (a different quantizer, or a CPU whose int8
-kernels saturate) is refused, and the caller falls back to fp32 with a warning.
+kernels saturate) is refused, and the caller falls back to fp32 with a warning. The build needs ``onnx`` and an
+onnxruntime whose ``quantize_static`` takes ``calibration_cache_path`` (1.32.0 here); without them, fp32 too.
 """
 
 from __future__ import annotations
