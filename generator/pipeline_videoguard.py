@@ -66,6 +66,7 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
         default_num_inference_steps: int = 16,
         default_guidance_scale: float = 4.0,
         noise_correlation: float = 0.0,
+        text_static_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.register_modules(
@@ -78,6 +79,7 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
             default_num_inference_steps=default_num_inference_steps,
             default_guidance_scale=default_guidance_scale,
             noise_correlation=noise_correlation,
+            text_static_weight=text_static_weight,
         )
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
 
@@ -119,8 +121,10 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
             raise ValueError(f"`output_type` has to be one of {OUTPUT_TYPES} but is {output_type!r}")
 
     def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
-        """(B, MAX_TOKENS, 384) token embeddings, padding zeroed."""
-        return encode_captions(self.tokenizer, self.text_encoder, prompts, MAX_TOKENS)
+        """(B, MAX_TOKENS, 384) token embeddings, padding zeroed (plus the configured share of the static
+        word-piece embeddings, as the transformer was trained; see ``encode_captions``)."""
+        return encode_captions(self.tokenizer, self.text_encoder, prompts, MAX_TOKENS,
+                               static_weight=self.config.text_static_weight)
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, output_type: str = "uint8") -> Any:

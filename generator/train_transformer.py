@@ -30,7 +30,7 @@ from diffusers import AutoencoderKL, WanTransformer3DModel
 from tqdm import tqdm
 
 from generator.pipeline_videoguard import video_noise
-from generator.scenes import SIZE, caption_variant, make_scene, object_tracks, render
+from generator.scenes import SIZE, Scene, caption_variant, make_scene, object_tracks, render
 from generator.text_encoder import MAX_TOKENS, TEXT_DIM, encode_captions, load_minilm
 from generator.train_vae import to_tensor
 
@@ -69,6 +69,26 @@ def build_transformer(arch: str = "p4w256") -> WanTransformer3DModel:
 # ---------------------------------------------------------------------------------------------------------
 
 
+def clip_captions(scene: Scene) -> tuple[list[str], bool]:
+    """The 2 x CAPTION_VARIANTS captions of a cached clip (forward variants, then reversed ones; "" where the
+    reversed clip is not describable) and whether the clip may be played backwards."""
+    fwd = [scene.caption] + [caption_variant(scene, v) or scene.caption for v in range(1, CAPTION_VARIANTS)]
+    rev = [caption_variant(scene, v, reverse=True) for v in range(CAPTION_VARIANTS)]
+    return fwd + [c or "" for c in rev], rev[0] is not None
+
+
+@torch.no_grad()
+def recaption(count: int, static_weight: float, batch: int = 512) -> torch.Tensor:
+    """(count, 2, CAPTION_VARIANTS, MAX_TOKENS, 384) float16 text of cached clips ``0..count-1``, encoded again
+    with ``static_weight`` (the cache holds the plain contextual states; the captions are rebuilt from the scenes'
+    seeds, so the cache itself need not change)."""
+    tokenizer, text_model = load_minilm()
+    captions = [c for i in range(count) for c in clip_captions(make_scene(CACHE_SEED_BASE + i))[0]]
+    text = torch.cat([encode_captions(tokenizer, text_model, captions[k:k + batch], static_weight=static_weight)
+                      for k in range(0, len(captions), batch)]).half()
+    return text.view(count, 2, CAPTION_VARIANTS, MAX_TOKENS, TEXT_DIM)
+
+
 @torch.no_grad()
 def cache(args: argparse.Namespace) -> None:
     """Encode clips ``shard::num_shards`` of ``range(clips)`` into ``<out>/shard_<k>.pt`` files of 100."""
@@ -90,10 +110,9 @@ def cache(args: argparse.Namespace) -> None:
                 z = vae.encode(x).latent_dist.mode().float()  # (T, C, h, w)
             z = (z - vae.config.shift_factor) * vae.config.scaling_factor
             latents.append(z.permute(1, 0, 2, 3).half())  # (C, T, h, w)
-            fwd = [scene.caption] + [caption_variant(scene, v) or scene.caption for v in range(1, CAPTION_VARIANTS)]
-            rev = [caption_variant(scene, v, reverse=True) for v in range(CAPTION_VARIANTS)]
-            reversible.append(rev[0] is not None)
-            captions.extend(fwd + [c or "" for c in rev])
+            clip_text, can_reverse = clip_captions(scene)
+            reversible.append(can_reverse)
+            captions.extend(clip_text)
         text = encode_captions(tokenizer, text_model, captions).half()  # (N * 2V, L, 384)
         n = len(latents)
         payload = {
@@ -197,8 +216,11 @@ def train(args: argparse.Namespace) -> None:
 
     cache.ensure(clips_at(0))
     tokenizer, text_model = load_minilm()
-    uncond = encode_captions(tokenizer, text_model, [""])  # (1, L, 384)
+    uncond = encode_captions(tokenizer, text_model, [""], static_weight=args.text_static_weight)  # (1, L, 384)
     del text_model
+    if args.text_static_weight:
+        cache.ensure(args.clips)
+        cache.data["text"] = recaption(cache.count, args.text_static_weight)
     model = build_transformer(args.arch)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.99))
@@ -273,6 +295,7 @@ def export(args: argparse.Namespace) -> None:
         default_num_inference_steps=args.default_steps,
         default_guidance_scale=args.guidance,
         noise_correlation=args.noise_correlation,
+        text_static_weight=args.text_static_weight,
     )
     pipe.save_pretrained(args.to)
     print(f"exported transformer step {state['step']} + {args.vae} -> {args.to}")
@@ -298,6 +321,8 @@ def main() -> None:
                    help="train and export: share of the noise variance common to all frames")
     p.add_argument("--object-weight", type=float, default=0.0,
                    help="train: extra loss weight on latent pixels covered by an object (0 = plain loss)")
+    p.add_argument("--text-static-weight", type=float, default=0.0,
+                   help="train and export: share of the static word-piece embeddings added to the text states")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="p4w256", help="train: transformer shape")
     p.add_argument("--ema", type=float, default=0.998)
     p.add_argument("--seed", type=int, default=0)
