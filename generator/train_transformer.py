@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL, WanTransformer3DModel
 from tqdm import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from generator.pipeline_videoguard import video_noise
 from generator.scenes import SIZE, Scene, caption_variant, make_scene, object_tracks, render
@@ -78,11 +79,11 @@ def clip_captions(scene: Scene) -> tuple[list[str], bool]:
 
 
 @torch.no_grad()
-def recaption(count: int, static_weight: float, batch: int = 512) -> torch.Tensor:
+def recaption(tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedModel, count: int, static_weight: float,
+              batch: int = 512) -> torch.Tensor:
     """(count, 2, CAPTION_VARIANTS, MAX_TOKENS, 384) float16 text of cached clips ``0..count-1``, encoded again
     with ``static_weight`` (the cache holds the plain contextual states; the captions are rebuilt from the scenes'
     seeds, so the cache itself need not change)."""
-    tokenizer, text_model = load_minilm()
     captions = [c for i in range(count) for c in clip_captions(make_scene(CACHE_SEED_BASE + i))[0]]
     text = torch.cat([encode_captions(tokenizer, text_model, captions[k:k + batch], static_weight=static_weight)
                       for k in range(0, len(captions), batch)]).half()
@@ -217,10 +218,10 @@ def train(args: argparse.Namespace) -> None:
     cache.ensure(clips_at(0))
     tokenizer, text_model = load_minilm()
     uncond = encode_captions(tokenizer, text_model, [""], static_weight=args.text_static_weight)  # (1, L, 384)
-    del text_model
     if args.text_static_weight:
         cache.ensure(args.clips)
-        cache.data["text"] = recaption(cache.count, args.text_static_weight)
+        cache.data["text"] = recaption(tokenizer, text_model, cache.count, args.text_static_weight)
+    del text_model
     model = build_transformer(args.arch)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.99))

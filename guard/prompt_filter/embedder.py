@@ -56,9 +56,8 @@ BACKEND_ENV = "VIDEOGUARD_EMBEDDER_BACKEND"  # "onnx" or "torch": overrides the 
 PRECISION_ENV = "VIDEOGUARD_EMBEDDER_PRECISION"  # "fp32" or "int8" (static, onnx only; see guard.prompt_filter.int8)
 DEFAULT_PRECISION = "int8"  # retrained heads; see benchmarks/RESULTS.md issue 8
 PRECISIONS = ("fp32", "int8")
-_PROBES = ("a cat", "a dog running on a beach at sunset", "A person is riding a bike along a river, 4k, cinematic",
+PROBES = ("a cat", "a dog running on a beach at sunset", "A person is riding a bike along a river, 4k, cinematic",
            "a calm meadow with soft light " * 30)
-PROBES = _PROBES
 
 
 def windows(text: str) -> list[str]:
@@ -101,6 +100,12 @@ def default_precision() -> str:
     return chosen
 
 
+def resolve_precision(precision: str | None, backend: str) -> str:
+    """``precision`` if given, else ``default_precision()`` on onnx; the torch path is the fp32 reference, so
+    without an explicit request it ignores an int8 default."""
+    return precision or (default_precision() if backend == "onnx" else "fp32")
+
+
 def default_threads() -> int:
     """Intra-op threads: ``$OMP_NUM_THREADS`` if set (the same knob torch reads), else every core."""
     raw = os.environ.get("OMP_NUM_THREADS", "").strip()
@@ -125,8 +130,7 @@ class MiniLmEmbedder:
             raise ValueError(f"backend must be 'onnx' or 'torch', got {self.backend!r}")
         if self.backend == "onnx" and quantize:
             raise ValueError("quantize=True runs on the torch backend only")
-        # The torch path is the fp32 reference: without an explicit request it ignores an int8 default.
-        self.precision = precision or (default_precision() if self.backend == "onnx" else "fp32")
+        self.precision = resolve_precision(precision, self.backend)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.precision == "int8" and self.backend != "onnx":
@@ -249,7 +253,7 @@ class MiniLmEmbedder:
             self.precision = "fp32"
 
     def _check_probes(self, reference: np.ndarray, tolerance: float = ONNX_TOLERANCE) -> None:
-        got = np.concatenate([self._embed_onnx([t]) for t in _PROBES])  # (P, 384)
+        got = np.concatenate([self._embed_onnx([t]) for t in PROBES])  # (P, 384)
         diff = float(np.abs(got - reference).max()) if got.shape == reference.shape else float("inf")
         if not diff <= tolerance:
             raise ValueError(f"ONNX embeddings differ from their reference by {diff:.2e} (> {tolerance:g})")
@@ -349,8 +353,7 @@ def get_embedder(quantize: bool = False, jit: bool = True, backend: str | None =
     ten, the first int8 build about five), whatever the calling style: ``get_embedder()`` and
     ``get_embedder(quantize=False)`` share it. ``precision`` defaults to ``default_precision()`` on onnx."""
     chosen = backend or default_backend(quantize)
-    return _embedder(bool(quantize), bool(jit), chosen, precision or (default_precision() if chosen == "onnx"
-                                                                      else "fp32"))
+    return _embedder(bool(quantize), bool(jit), chosen, resolve_precision(precision, chosen))
 
 
 @lru_cache(maxsize=4)
@@ -422,7 +425,7 @@ def _export(target: Path) -> np.ndarray:
     from transformers.utils import logging as hf_logging
 
     reference = MiniLmEmbedder(backend="torch", jit=False)
-    expected = np.concatenate([reference.embed([t]) for t in _PROBES])  # (P, 384)
+    expected = np.concatenate([reference.embed([t]) for t in PROBES])  # (P, 384)
 
     class Pooled(torch.nn.Module):
         def __init__(self, model: Any) -> None:
