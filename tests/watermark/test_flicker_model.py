@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import cv2
 import numpy as np
 import pytest
 
@@ -75,3 +76,16 @@ def test_when_the_same_flicker_is_faster_than_the_surface_peak_then_it_reads_few
     slow, fast = flicker(8), flicker(2)  # 3 Hz vs 12 Hz at 24 fps, same 2-level square wave on flat grey
     assert slow > 1.0  # a 2-level 3 Hz flicker on mid grey is well above threshold by the model
     assert fast < 0.8 * slow  # the surface falls off above ~6 Hz
+
+
+def test_when_the_picture_is_textured_then_masking_lowers_the_same_flickers_jnd(quality: ModuleType) -> None:
+    rng = np.random.default_rng(1)
+    flat = np.full((24, 64, 64), 0.0)
+    blob = cv2.GaussianBlur(rng.normal(0, 1, (64, 64)).astype(np.float32), (0, 0), 3)  # 1-4 cpd at 57 px/deg
+    texture = np.repeat((0.3 * blob / blob.std())[None], 24, axis=0)  # a static, strongly textured picture
+    flicker = np.zeros((24, 64, 64))
+    flicker[(np.arange(24) // 4) % 2 == 1, 16:48, 16:48] = 0.02  # a 3 Hz, 2 % square flicker
+    on_flat = quality.csf_filter(flicker, 24.0, 57.0, picture=flat).max()
+    on_texture = quality.csf_filter(flicker, 24.0, 57.0, picture=texture).max()
+    assert on_flat == pytest.approx(quality.csf_filter(flicker, 24.0, 57.0).max(), rel=1e-6)  # no masker, no change
+    assert on_texture < 0.7 * on_flat  # measured 0.48x
