@@ -91,7 +91,7 @@ TEMPORAL_CENTRES = [0.5, 1.0, 2.0, 4.0, 8.0]  # Hz
 BETA = 4.0  # Minkowski exponent of the pooling over channels
 
 
-def masking_elevation(picture: np.ndarray, px_per_deg: float, band_s: np.ndarray, fs: np.ndarray) -> np.ndarray:
+def masking_elevation(picture: np.ndarray, band_s: np.ndarray, fs: np.ndarray) -> np.ndarray:
     """(T, H, W) picture contrast -> (T, H, W) threshold elevation in one spatial channel: the picture's own
     contrast in that channel in JND (weighted by Kelly's surface at ``MASK_HZ``: the picture is mostly static, and
     the stabilised surface at 0 Hz is not what a moving eye sees), raised to ``MASK_SLOPE`` above 1 (Legge & Foley,
@@ -128,7 +128,7 @@ def csf_filter(contrast: np.ndarray, fps: float, px_per_deg: float, pooled: bool
     total = np.zeros(contrast.shape, np.float64)
     nyquist = px_per_deg / 2
     for band_s in log_bands(fs, [c for c in SPATIAL_CENTRES if c / 2 < nyquist]):
-        elevation = 1.0 if picture is None else masking_elevation(picture, px_per_deg, band_s, fs)
+        elevation = 1.0 if picture is None else masking_elevation(picture, band_s, fs)
         for band_t in log_bands(ft, TEMPORAL_CENTRES):
             channel = np.fft.irfftn(spec * band_s[None] * band_t[:, None, None], s=ext.shape, axes=(0, 1, 2))[:t]
             total += (np.abs(channel) / elevation) ** BETA
