@@ -55,6 +55,11 @@ LUMA = np.array([0.299, 0.587, 0.114])
 VIEWING_PX_PER_DEG = {"native 57 px/deg": 1080 / 18.9, "full height 13.5 px/deg": 256 / 18.9}  # 3H of an HD display
 _FS_FLOOR = 0.5  # cpd: below it the stabilised Kelly surface is not trusted (large-field flicker stays visible)
 _FLAT_DEV = 3.0  # luma levels: local deviation under which an area counts as flat (no masking)
+SPATIAL_CENTRES = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0]  # cpd
+TEMPORAL_CENTRES = [0.5, 1.0, 2.0, 4.0, 8.0]  # Hz
+BETA = 4.0  # Minkowski exponent of the pooling over channels
+MASK_HZ = 2.0  # temporal frequency at which the (mostly static) picture's contrast is weighted as a masker
+MASK_SLOPE = 0.7  # threshold elevation exponent above the masker's own threshold
 
 
 def kelly_sensitivity(fs: np.ndarray, ft: np.ndarray) -> np.ndarray:
@@ -86,11 +91,6 @@ def log_bands(freq: np.ndarray, centres: list[float]) -> list[np.ndarray]:
     return bands
 
 
-SPATIAL_CENTRES = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0]  # cpd
-TEMPORAL_CENTRES = [0.5, 1.0, 2.0, 4.0, 8.0]  # Hz
-BETA = 4.0  # Minkowski exponent of the pooling over channels
-
-
 def masking_elevation(picture: np.ndarray, band_s: np.ndarray, fs: np.ndarray) -> np.ndarray:
     """(T, H, W) picture contrast -> (T, H, W) threshold elevation in one spatial channel: the picture's own
     contrast in that channel in JND (weighted by Kelly's surface at ``MASK_HZ``: the picture is mostly static, and
@@ -100,10 +100,6 @@ def masking_elevation(picture: np.ndarray, band_s: np.ndarray, fs: np.ndarray) -
     weight = (kelly_sensitivity(fs, np.array(MASK_HZ)) * band_s).astype(np.float32)  # (H, W/2+1)
     masker = np.abs(np.fft.irfft2(np.fft.rfft2(picture.astype(np.float32)) * weight, s=picture.shape[1:]))
     return np.maximum(masker, 1.0) ** MASK_SLOPE
-
-
-MASK_HZ = 2.0  # temporal frequency at which the (mostly static) picture's contrast is weighted as a masker
-MASK_SLOPE = 0.7  # threshold elevation exponent above the masker's own threshold
 
 
 def csf_filter(contrast: np.ndarray, fps: float, px_per_deg: float, pooled: bool = True,
