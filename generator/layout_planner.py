@@ -1,0 +1,141 @@
+"""The layout stage of the bundled generator: a small learned planner (caption -> object tracks) and the
+heatmaps that condition the transformer on a layout.
+
+Why a layout stage: the committed transformer keys colour on the caption but not the trajectory (swapping
+"left" for "right" moves its output by a tenth of a colour swap, see benchmarks/RESULTS.md), and a clip's
+layout is decided at the highest noise levels, where the text barely steers it. LLM-grounded video diffusion
+(Lian et al. 2023) splits the job: a planner turns the text into boxes per frame, and the video model draws
+what the boxes say. Here the planner is a small network trained on the procedural scenes' own ground truth
+(``scenes.object_tracks``), not a hand-written parser: it regresses, per object slot and frame, the centre
+(x, y) and radius, plus whether a second object is present.
+
+Layout format, shared by the planner, training and the pipeline: ``tracks`` (B, K, T, 3) with x, y and radius
+as fractions of the frame width (``scenes.SIZE`` = 1), ``present`` (B, K) in [0, 1]; slot 0 is the object the
+caption names first.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from torch import nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from generator.scenes import DIRECTIONS, NUM_FRAMES, SIZE, Scene, object_tracks
+from generator.text_encoder import MAX_TOKENS, TEXT_DIM
+
+MAX_OBJECTS = 2
+HEATMAP_SIGMA = 0.6  # Gaussian sigma as a fraction of the object's radius
+
+
+def scene_layout(scene: Scene, num_frames: int = NUM_FRAMES, max_objects: int = MAX_OBJECTS,
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ground-truth layout of ``scene``: (K, T, 3) tracks (x, y, r as fractions of the frame) and (K,) presence."""
+    tracks = torch.zeros(max_objects, num_frames, 3)
+    present = torch.zeros(max_objects)
+    for k, track in enumerate(object_tracks(scene)[:max_objects]):
+        tracks[k] = torch.tensor([[x, y, r] for x, y, r, _ in track[:num_frames]]) / SIZE
+        present[k] = 1.0
+    return tracks, present
+
+
+def layout_heatmaps(tracks: torch.Tensor, present: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """(B, K, T, 3) tracks and (B, K) presence -> (B, K, T, h, w) Gaussian blobs, one channel per object, at
+    ``size`` = h = w or (h, w) latent pixels (x and y are fractions of the width and height, r of the width).
+
+    Why Gaussians at latent resolution: the transformer reads its input in 4 x 4 latent-pixel patches, so a
+    smooth blob lets one patch's 16 values say where inside the patch the object sits and how large it is;
+    the blob's sigma is 0.6 of the object's radius, so most of its mass stays inside the object."""
+    height, width = (size, size) if isinstance(size, int) else size
+    ys = (torch.arange(height, dtype=torch.float32, device=tracks.device) + 0.5) / height  # pixel centres
+    xs = (torch.arange(width, dtype=torch.float32, device=tracks.device) + 0.5) / width
+    x, y, r = (tracks[..., i, None, None] for i in range(3))  # (B, K, T, 1, 1)
+    d2 = (xs[None, :] - x) ** 2 + ((ys[:, None] - y) * height / width) ** 2  # (B, K, T, h, w), in widths
+    sigma = (HEATMAP_SIGMA * r).clamp_min(0.5 / width)
+    return torch.exp(-d2 / (2 * sigma**2)) * present[..., None, None, None]
+
+
+STATIC_WEIGHT = 7.5  # scales MiniLM's static word-piece embeddings (norm ~1.1) to its contextual states' (~8.5)
+
+
+@torch.no_grad()
+def planner_inputs(tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedModel, captions: list[str],
+                   max_tokens: int = MAX_TOKENS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Captions -> (B, L, 768) features and (B, L) bool token mask for the planner.
+
+    The features are MiniLM's contextual states beside its static (context-free) word-piece embeddings. Why both:
+    the contextual states nearly merge opposite directions ("right"/"left" cosine 0.82 at the word), the static
+    ones keep them apart (0.49), and the contextual ones say which object a word belongs to."""
+    tokens = tokenizer(captions, padding="max_length", truncation=True, max_length=max_tokens, return_tensors="pt")
+    hidden = text_model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state
+    static = STATIC_WEIGHT * text_model.get_input_embeddings()(tokens.input_ids)
+    mask = tokens.attention_mask.bool()
+    return torch.cat([hidden, static], dim=-1) * mask[..., None], mask
+
+
+class LayoutPlanner(ModelMixin, ConfigMixin):
+    """Caption features -> per object slot and frame (x, y, radius) in [0, 1] of the frame, and a presence logit.
+
+    A two-layer transformer encoder over the caption's tokens, then one learned query per object slot that
+    attends to the tokens (slot 0 learns to read the first-named object, slot 1 the one after "and"), and an MLP
+    from the slot's summary to its whole track. Regression to the mean track: where a caption leaves the start
+    point free, the planner puts the object in the middle of where such clips start, moving the way the caption
+    says."""
+
+    @register_to_config
+    def __init__(self, input_dim: int = 2 * TEXT_DIM, hidden_dim: int = 128, num_layers: int = 2, num_heads: int = 4,
+                 max_tokens: int = MAX_TOKENS, num_frames: int = NUM_FRAMES, max_objects: int = MAX_OBJECTS) -> None:
+        super().__init__()
+        self.in_proj = nn.Linear(input_dim, hidden_dim)
+        self.position = nn.Parameter(torch.zeros(max_tokens, hidden_dim))
+        layer = nn.TransformerEncoderLayer(hidden_dim, num_heads, 2 * hidden_dim, dropout=0.0, batch_first=True,
+                                           norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.queries = nn.Parameter(torch.randn(max_objects, hidden_dim) * 0.02)
+        self.pool = nn.MultiheadAttention(hidden_dim, num_heads, batch_first=True)
+        self.norm = nn.LayerNorm(hidden_dim)
+        self.head = nn.Sequential(nn.Linear(hidden_dim, 2 * hidden_dim), nn.GELU(),
+                                  nn.Linear(2 * hidden_dim, num_frames * 3 + 1))
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L, input_dim) features, (B, L) bool mask -> (B, K, T, 3) tracks in [0, 1], (B, K) presence logits."""
+        batch, length, _ = features.shape
+        h = self.in_proj(features) + self.position[:length]
+        h = self.encoder(h, src_key_padding_mask=~mask)
+        queries = self.queries.expand(batch, -1, -1)
+        pooled, _ = self.pool(queries, h, h, key_padding_mask=~mask, need_weights=False)  # (B, K, hidden)
+        out = self.head(self.norm(pooled + queries))  # (B, K, T * 3 + 1)
+        cfg = self.config
+        tracks = torch.sigmoid(out[..., :-1]).view(batch, cfg.max_objects, cfg.num_frames, 3)
+        return tracks, out[..., -1]
+
+    @torch.no_grad()
+    def plan(self, tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedModel, captions: list[str],
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Captions -> (B, K, T, 3) tracks and (B, K) presence in {0, 1} (slot 0 always present)."""
+        features, mask = planner_inputs(tokenizer, text_model, captions, self.config.max_tokens)
+        tracks, logits = self(features.to(self.dtype), mask)
+        present = (logits > 0).float()
+        present[:, 0] = 1.0
+        return tracks.float(), present
+
+
+def track_motion(track: torch.Tensor, *, travel_min: float = 0.12, grow_ratio: float = 1.8) -> str:
+    """The motion a (T, 3) track shows, by the analyser's rules (``generator/analyzer.py``: growth of the area by
+    ``grow_ratio``, travel of ``travel_min`` of the frame, bounce height); "static" also stands for "rotating",
+    which a centre-and-radius track cannot show. For scoring the planner apart from the renderer."""
+    k = max(1, track.shape[0] // 6)
+    start, end = track[:k].mean(0), track[-k:].mean(0)
+    if (end[2] / start[2].clamp_min(1e-6)) ** 2 > grow_ratio:
+        return "growing"
+    dx, dy = float(end[0] - start[0]), float(end[1] - start[1])
+    if math.hypot(dx, dy) > travel_min:
+        angle = math.atan2(dy, dx)
+        scores = {name: math.cos(angle - math.atan2(vy, vx)) for name, (vx, vy) in DIRECTIONS.items()}
+        return max(scores, key=scores.__getitem__)
+    if float(track[:, 1].max() - track[:, 1].min()) > 0.12 and float(track[:, 0].max() - track[:, 0].min()) < 0.1:
+        return "bouncing"
+    return "static"

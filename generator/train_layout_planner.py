@@ -1,0 +1,159 @@
+"""Train the layout planner (``generator/layout_planner.py``): captions -> object tracks, on the procedural scenes.
+
+Each scene is a pure function of its seed, so the ground-truth tracks cost nothing (``scenes.object_tracks``):
+the data are captions of training scenes (two phrasings each, and the time-reversed clip's caption with the
+track played backwards, which ``caption_variant`` never lets show a held-out triple), encoded once by the
+frozen MiniLM. Held-out colour-shape-motion triples are never trained on; the held-out evaluation captions of
+``benchmarks/generator_eval.py`` are scored at the end (the predicted track's motion against the true one), to
+tell planner errors from renderer errors, and are not used for any choice.
+
+    python -m generator.train_layout_planner --scenes 8000 --steps 3000 --out runs/layout_planner
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from generator.layout_planner import LayoutPlanner, planner_inputs, scene_layout, track_motion
+from generator.scenes import caption_variant, make_scene
+from generator.text_encoder import load_minilm
+
+PLANNER_SEED_BASE = 40_000_000  # scene seeds of the planner's data (the latent cache uses 20_000_000 + i)
+VALIDATION_SEED_BASE = 41_000_000
+
+
+def caption_data(seeds: range) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Captions of the scenes of ``seeds`` with their (N, K, T, 3) tracks and (N, K) presence: two forward
+    phrasings each, plus the reversed clip's caption where it is describable and not a held-out triple."""
+    captions, tracks, present = [], [], []
+    for seed in seeds:
+        scene = make_scene(seed)
+        track, pres = scene_layout(scene)
+        for caption, flip in ((scene.caption, False), (caption_variant(scene, 1), False),
+                              (caption_variant(scene, 0, reverse=True), True)):
+            if caption is None:
+                continue
+            captions.append(caption)
+            tracks.append(track.flip(1) if flip else track)
+            present.append(pres)
+    return captions, torch.stack(tracks), torch.stack(present)
+
+
+def encode(captions: list[str], batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, L, 768) float16 planner features trimmed to the longest caption, (N, L) mask."""
+    tokenizer, text_model = load_minilm()
+    parts = [planner_inputs(tokenizer, text_model, captions[k:k + batch]) for k in range(0, len(captions), batch)]
+    features = torch.cat([f for f, _ in parts]).half()
+    mask = torch.cat([m for _, m in parts])
+    length = int(mask.sum(1).max())
+    return features[:, :length].contiguous(), mask[:, :length].contiguous()
+
+
+def losses(planner: LayoutPlanner, features: torch.Tensor, mask: torch.Tensor, tracks: torch.Tensor,
+           present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Track loss (mean squared error in frame fractions, x100, over present objects) and presence loss."""
+    pred, logits = planner(features.float(), mask)
+    err = ((pred - tracks) ** 2).mean(dim=(2, 3)) * present  # (B, K)
+    track_loss = 100.0 * err.sum() / present.sum()
+    presence_loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 1:], present[:, 1:])
+    return track_loss, presence_loss
+
+
+def motion_accuracy(planner: LayoutPlanner, captions: list[str], tracks: torch.Tensor) -> dict:
+    """Share of captions whose planned first-object track shows the true track's motion (``track_motion``;
+    rotating and static both read "static"), overall and per true motion."""
+    tokenizer, text_model = load_minilm()
+    planned, _ = planner.eval().plan(tokenizer, text_model, captions)
+    per: dict[str, list[int]] = {}
+    confusions: Counter[str] = Counter()
+    for got_track, true_track in zip(planned[:, 0], tracks[:, 0], strict=True):
+        want, got = track_motion(true_track), track_motion(got_track)
+        tally = per.setdefault(want, [0, 0])
+        tally[0] += int(want == got)
+        tally[1] += 1
+        if want != got:
+            confusions[f"{want} -> {got}"] += 1
+    total = sum(a for a, _ in per.values()) / max(1, sum(n for _, n in per.values()))
+    return {"captions": len(captions), "motion_accuracy": total,
+            "per_motion": {m: f"{a}/{n}" for m, (a, n) in sorted(per.items())}, "misses": confusions.most_common(8)}
+
+
+def held_out_captions(count: int) -> tuple[list[str], torch.Tensor]:
+    """The ``count`` held-out evaluation captions of benchmarks/generator_eval.py and their true tracks."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.generator_eval import eval_prompts
+
+    prompts = eval_prompts(count, "held-out")
+    tracks = torch.stack([scene_layout(make_scene(seed, triple=triple, two_objects=False))[0]
+                          for _, triple, seed in prompts])
+    return [c for c, _, _ in prompts], tracks
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scenes", type=int, default=8000)
+    p.add_argument("--val-scenes", type=int, default=500)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--held-out-prompts", type=int, default=200, help="score the planner on these at the end")
+    p.add_argument("--out", default="runs/layout_planner")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    captions, tracks, present = caption_data(range(PLANNER_SEED_BASE, PLANNER_SEED_BASE + args.scenes))
+    val_captions, val_tracks, val_present = caption_data(
+        range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + args.val_scenes))
+    features, mask = encode(captions)
+    val_features, val_mask = encode(val_captions)
+    print(f"{len(captions)} training captions, {len(val_captions)} validation, encoded in {time.time() - t0:.0f} s",
+          flush=True)
+    planner = LayoutPlanner()
+    opt = torch.optim.AdamW(planner.parameters(), lr=args.lr, weight_decay=0.01)
+    gen = torch.Generator().manual_seed(args.seed)
+    with open(out / "log.jsonl", "a") as log:
+        for step in range(args.steps):
+            lr = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            idx = torch.randint(0, len(captions), (args.batch,), generator=gen)
+            planner.train()
+            track_loss, presence_loss = losses(planner, features[idx], mask[idx], tracks[idx], present[idx])
+            opt.zero_grad(set_to_none=True)
+            (track_loss + presence_loss).backward()
+            torch.nn.utils.clip_grad_norm_(planner.parameters(), 1.0)
+            opt.step()
+            if (step + 1) % 250 == 0 or step + 1 == args.steps:
+                planner.eval()
+                with torch.no_grad():
+                    val_track, val_presence = losses(planner, val_features, val_mask, val_tracks, val_present)
+                record = {"step": step + 1, "track_loss": float(track_loss), "presence_loss": float(presence_loss),
+                          "val_track_loss": float(val_track), "val_presence_loss": float(val_presence),
+                          "t": round(time.time() - t0, 1)}
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                print(json.dumps(record), flush=True)
+    planner.eval().save_pretrained(out)
+    report = {"validation (training triples, unseen scenes)": motion_accuracy(planner, val_captions, val_tracks)}
+    if args.held_out_prompts:
+        held_captions, held_tracks = held_out_captions(args.held_out_prompts)
+        report["held-out evaluation prompts"] = motion_accuracy(planner, held_captions, held_tracks)
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
