@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -185,8 +186,13 @@ async def _offered_load(port: int, clients: int, duration_s: float, rate: float,
     return summary
 
 
-def _cpu_s(process: psutil.Process) -> float:
-    return sum(process.cpu_times()[:2])
+def _cpu_s(process: psutil.Process, *, children: bool = False) -> float:
+    """CPU seconds of ``process`` and, with ``children``, its live children (the server's prompt worker processes)."""
+    total = sum(process.cpu_times()[:2])
+    for child in process.children(recursive=True) if children else []:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += sum(child.cpu_times()[:2])
+    return total
 
 
 def _thread_cpu_s(process: psutil.Process, thread_id: int) -> float:
@@ -341,11 +347,13 @@ def main() -> None:
 
         def measured(run: object) -> dict:
             """``run()``'s figures plus the server's and this load generator's CPU use (same 2 cores)."""
-            server_cpu, client_cpu, start = _cpu_s(server_process), _cpu_s(client_process), time.perf_counter()
+            server_cpu, client_cpu = _cpu_s(server_process, children=True), _cpu_s(client_process)
+            start = time.perf_counter()
             loop_cpu = _thread_cpu_s(server_process, server.pid)
             result: dict = run()  # type: ignore[operator]
             wall = time.perf_counter() - start
-            server_cpu, client_cpu = _cpu_s(server_process) - server_cpu, _cpu_s(client_process) - client_cpu
+            server_cpu = _cpu_s(server_process, children=True) - server_cpu
+            client_cpu = _cpu_s(client_process) - client_cpu
             loop_cpu = _thread_cpu_s(server_process, server.pid) - loop_cpu
             result["server_cpu_ms_per_request"] = round(server_cpu * 1000 / max(result["requests"], 1), 2)
             # The server's main thread runs the event loop (HTTP, routing, auth, responses); the rest is the CPU

@@ -28,6 +28,7 @@ from guard.api.keys import KeyStore
 from guard.api.metrics import Metrics
 from guard.api.offload import Offloader
 from guard.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from guard.api.prompt_processes import PromptProcesses
 from guard.api.ratelimit import RateLimiter
 from guard.api.routers import generations, health, prompts, videos
 from guard.api.settings import ApiSettings
@@ -85,10 +86,20 @@ def create_app(settings: ApiSettings | None = None, *, policy: Policy | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         remove_stale_files(subdir("api"), settings.job_ttl_s)
         if settings.warm_up:
-            threading.Thread(target=engine.warm_up, name="videoguard-warm-up", daemon=True).start()
+            threading.Thread(target=_warm_up, name="videoguard-warm-up", daemon=True).start()
         yield
         app.state.jobs.close()
         app.state.offloader.shutdown()
+        if processes is not None:
+            processes.shutdown()
+
+    def _warm_up() -> None:
+        engine.warm_up()
+        if processes is not None:
+            try:
+                processes.start()
+            except Exception as exc:  # recorded for /readyz and the log; prompt checks then answer with errors
+                log.error("prompt worker processes failed", extra={"event": "warm_up_failed", "error": str(exc)})
 
     app = FastAPI(title="videoguard", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
@@ -98,9 +109,12 @@ def create_app(settings: ApiSettings | None = None, *, policy: Policy | None = N
     app.state.keys = KeyStore()
     app.state.limiter = RateLimiter()
     app.state.offloader = Offloader(settings.cpu_workers, settings.cpu_max_pending)
+    processes = PromptProcesses(policy, settings.prompt_processes) if settings.prompt_processes else None
+    app.state.prompt_processes = processes
     app.state.prompt_batcher = PromptBatcher(
-        functools.partial(check_and_render, engine), app.state.offloader, window_ms=settings.prompt_batch_window_ms,
-        max_batch=settings.prompt_batch_max, concurrency=settings.cpu_workers, max_queued=settings.cpu_max_pending,
+        processes or functools.partial(check_and_render, engine), app.state.offloader,
+        window_ms=settings.prompt_batch_window_ms, max_batch=settings.prompt_batch_max,
+        concurrency=settings.cpu_workers, max_queued=settings.cpu_max_pending,
         batch_timeout_s=settings.request_timeout_s, on_batch=metrics.prompt_batch_size.observe)
     app.state.jobs = JobQueue(_generation_runner(engine, metrics), workers=settings.job_workers,
                               capacity=settings.job_queue_size, ttl_s=settings.job_ttl_s, root=subdir("api") / "jobs",

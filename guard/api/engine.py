@@ -22,7 +22,7 @@ from guard.errors import InputError
 from guard.ledger import Ledger
 from guard.pipeline import GuardedPipeline
 from guard.policy import Policy
-from guard.verdict import Verdict
+from guard.verdict import Decision, Verdict
 
 log = logging.getLogger("guard.api.engine")
 
@@ -86,12 +86,13 @@ class Engine:
                     self._generation = dataclasses.replace(base, generator=generator)
         return self._generation
 
-    def warm_up(self) -> None:
-        """Build everything; record (not raise) a failure so ``/readyz`` can report it."""
+    def warm_up(self, *, prompt_only: bool = False) -> None:
+        """Build everything (or only the prompt gate); record (not raise) a failure so ``/readyz`` can report it."""
         try:
             self.prompt_pipeline()
-            self.release_pipeline()
-            self.generation_pipeline()
+            if not prompt_only:
+                self.release_pipeline()
+                self.generation_pipeline()
             # The models are now loaded for the life of the process. Moving their millions of Python objects
             # out of the collector's view stops each full collection from walking them all, which otherwise
             # stalls the event loop and the workers for hundreds of milliseconds every minute or so.
@@ -140,9 +141,13 @@ def check_each_prompt(engine: Engine, prompts: list[str]) -> list[Verdict | Exce
 
 @dataclasses.dataclass(frozen=True)
 class CheckedPrompt:
-    """A single-prompt check's verdict and its response body, rendered in the CPU worker."""
+    """A single-prompt check's decision and its response body, rendered where it was checked.
 
-    verdict: Verdict
+    Not the verdict itself: this crosses from a prompt worker process (``guard.api.prompt_processes``), and the
+    server needs only the decision (logs, metrics) and the bytes it sends.
+    """
+
+    decision: Decision
     body: bytes  # ``VerdictOut`` as JSON
 
 
@@ -152,5 +157,5 @@ def check_and_render(engine: Engine, prompts: list[str]) -> list[CheckedPrompt |
     Why here: the renderer walks the whole verdict (~100 nested dicts), which on the event loop delayed every
     other request's I/O; in the worker it runs beside the batch it belongs to.
     """
-    return [r if isinstance(r, Exception) else CheckedPrompt(r, public_verdict_json(r, engine.policy))
+    return [r if isinstance(r, Exception) else CheckedPrompt(r.decision, public_verdict_json(r, engine.policy))
             for r in check_each_prompt(engine, prompts)]

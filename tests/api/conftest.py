@@ -32,7 +32,9 @@ def free_port() -> int:
 
 class LiveServer:
     def __init__(self, settings: ApiSettings | None = None, **app_kwargs: Any) -> None:
-        self.app = create_app(settings or ApiSettings(warm_up=False), **app_kwargs)
+        # In-thread prompt checks unless a test asks for worker processes (tests/api/test_prompt_processes.py):
+        # the processes each load the prompt gate, seconds per server.
+        self.app = create_app(settings or ApiSettings(warm_up=False, prompt_processes=0), **app_kwargs)
         self.port = free_port()
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_config=None, access_log=False,
                                 lifespan="on", timeout_graceful_shutdown=2)

@@ -90,7 +90,8 @@ def test_when_one_prompt_of_a_batch_breaks_a_check_then_only_it_fails_closed(
 
 
 def test_when_clients_check_prompts_concurrently_then_batched_and_each_gets_its_own_verdict(chain: PromptChain) -> None:
-    settings = ApiSettings(warm_up=False, cpu_workers=1, prompt_batch_max=8, prompt_batch_window_ms=300)
+    settings = ApiSettings(warm_up=False, cpu_workers=1, prompt_batch_max=8, prompt_batch_window_ms=300,
+                           prompt_processes=0)
     too_long = "a cat " * 2000  # over the policy's prompt_max_chars: 413 for this request only
     bodies = [*PROMPTS, too_long]
     with LiveServer(settings) as live:

@@ -53,7 +53,8 @@ def test_when_a_verdict_holds_what_plain_json_cannot_then_the_model_renders_it(p
 
 def test_when_a_prompt_is_checked_over_http_then_the_body_is_the_rendered_verdict(
         policy: Policy, verdicts: list[Verdict], home: Any) -> None:
-    with LiveServer(ApiSettings(warm_up=False)) as live, live.client(make_key("moderate")) as client:
+    settings = ApiSettings(warm_up=False, prompt_processes=0)
+    with LiveServer(settings) as live, live.client(make_key("moderate")) as client:
         response = client.post("/v1/prompts/check", json={"prompt": PROMPTS[1]})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"

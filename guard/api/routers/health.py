@@ -22,12 +22,15 @@ async def healthz() -> HealthOut:
             responses={503: {"model": ReadyOut, "description": "Stages not built yet, or the build failed"}})
 async def readyz(request: Request) -> JSONResponse:
     engine = state(request).engine
+    processes = state(request).prompt_processes
+    ready = engine.ready and (processes is None or processes.ready)
+    error = engine.error or (processes.error if processes is not None else None)
     states = engine.stage_states()
     for name, value in states.items():
         state(request).metrics.stages_loaded.labels(stage=name).set(1.0 if value == "loaded" else 0.0)
-    body = ReadyOut(ready=engine.ready, error=engine.error,
+    body = ReadyOut(ready=ready, error=error,
                     stages=[StageStatus(name=name, state=value) for name, value in states.items()])  # type: ignore[arg-type]
-    return JSONResponse(body.model_dump(mode="json"), status_code=200 if engine.ready else 503)
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,

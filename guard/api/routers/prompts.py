@@ -29,17 +29,17 @@ def _check_all(request: Request, prompts: list[str]) -> list[Verdict]:
     return pipeline.check_prompts(prompts)  # one batched call of the prompt gate, one ledger transaction
 
 
-def _log_fields(request: Request, prompts: list[str], verdicts: list[Verdict]) -> None:
+def _log_fields(request: Request, prompts: list[str], decisions: list[Decision]) -> None:
     policy = state(request).policy
-    fields: dict[str, object] = {"decision": Decision.worst([v.decision for v in verdicts]).value,
+    fields: dict[str, object] = {"decision": Decision.worst(decisions).value,
                                  "prompts": len(prompts)}
     if len(prompts) == 1:
         fields["prompt_sha256"] = sha256_text(prompts[0])
     if policy.ledger.log_prompt_text:
         fields["prompt_text"] = prompts
     note(request, **fields)
-    for verdict in verdicts:
-        state(request).metrics.verdicts.labels(endpoint="prompt", decision=verdict.decision.value).inc()
+    for decision in decisions:
+        state(request).metrics.verdicts.labels(endpoint="prompt", decision=decision.value).inc()
 
 
 @router.post("/check", response_model=VerdictOut, summary="Check one prompt",
@@ -47,7 +47,7 @@ def _log_fields(request: Request, prompts: list[str], verdicts: list[Verdict]) -
 async def check_prompt(request: Request, body: PromptCheckRequest) -> Response:
     app = state(request)
     checked = await app.prompt_batcher.check(body.prompt, timeout_s=app.settings.request_timeout_s)
-    _log_fields(request, [body.prompt], [checked.verdict])
+    _log_fields(request, [body.prompt], [checked.decision])
     # The body is VerdictOut, rendered by the batcher's worker (``public_verdict_json``): sent as it is, so the
     # event loop neither validates nor serializes the verdict again (response_model above documents it).
     return Response(checked.body, media_type="application/json")
@@ -58,6 +58,6 @@ async def check_prompt(request: Request, body: PromptCheckRequest) -> Response:
 async def check_batch(request: Request, body: PromptBatchRequest) -> PromptBatchResponse:
     app = state(request)
     verdicts = await app.offloader.run(_check_all, request, body.prompts, timeout_s=app.settings.request_timeout_s)
-    _log_fields(request, body.prompts, verdicts)
+    _log_fields(request, body.prompts, [v.decision for v in verdicts])
     return PromptBatchResponse(decision=Decision.worst([v.decision for v in verdicts]),
                                results=[public_verdict(v, app.policy) for v in verdicts])
