@@ -26,14 +26,10 @@ from guard.manifest_store import ManifestStore
 from guard.policy import Policy
 from guard.provenance import ProvenanceSigner, SoftBinding, build_manifest, verify_file
 from guard.stages import PAYLOAD_BYTES, Clip, FrameStage, GeneratorStage, PromptStage, WatermarkStage
-from guard.verdict import Blocked, Decision, Verdict, stopwatch
+from guard.verdict import Blocked, Decision, Verdict, stopwatch, strip_prompt_text
 from guard.video_io import read_video, write_mp4
 
 T = TypeVar("T")
-
-#: Evidence keys that may hold prompt text: kept out of the ledger and manifest unless the policy allows.
-PROMPT_TEXT_KEYS = frozenset({"prompt", "normalized", "original", "redacted", "text", "people_terms"})
-
 
 class StageTimeout(Exception):
     pass
@@ -345,7 +341,7 @@ class GuardedPipeline:
     def _public(self, verdict: Verdict) -> dict[str, Any]:
         data = verdict.to_dict()
         if not self.policy.ledger.log_prompt_text:
-            data["evidence"] = _strip_prompt_text(data["evidence"])
+            data["evidence"] = strip_prompt_text(data["evidence"])
         return data
 
     def _record(self, kind: str, request_id: str, prompt: str | None, verdicts: list[Verdict],
@@ -382,12 +378,3 @@ class GuardedPipeline:
             if self.policy.provenance.include_prompt_text:
                 summary["prompt"] = prompt
         return summary
-
-
-def _strip_prompt_text(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_prompt_text(v) for k, v in value.items() if k not in PROMPT_TEXT_KEYS}
-    if isinstance(value, list):
-        return [_strip_prompt_text(v) for v in value]
-    return value
-

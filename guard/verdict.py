@@ -134,6 +134,24 @@ class Blocked(Exception):
         super().__init__(f"blocked at {self.verdict.stage}: {reason}")
 
 
+#: Evidence keys that may hold prompt text (the prompt as given, normalized or redacted, a rewrite, the words that
+#: made it a people prompt): kept out of the ledger, manifests and API responses unless the policy allows.
+PROMPT_TEXT_KEYS = frozenset({"prompt", "normalized", "original", "redacted", "text", "people_terms"})
+
+
+def strip_prompt_text(value: Any, *, keep_top: frozenset[str] = frozenset()) -> Any:
+    """``value`` (a verdict's JSON evidence) without ``PROMPT_TEXT_KEYS`` at any depth.
+
+    ``keep_top``: top-level keys kept anyway; the API keeps ``prompt``, the text a rewrite hands on, which the
+    caller needs to act on the rewrite.
+    """
+    if isinstance(value, dict):
+        return {k: strip_prompt_text(v) for k, v in value.items() if k not in PROMPT_TEXT_KEYS or k in keep_top}
+    if isinstance(value, list):
+        return [strip_prompt_text(v) for v in value]
+    return value
+
+
 _PLAIN = frozenset({str, int, float, bool, type(None)})  # exact types only: a StrEnum or numpy float is not plain
 
 

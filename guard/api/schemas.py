@@ -13,13 +13,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from guard.policy import Policy
-from guard.verdict import Decision, Verdict
+from guard.verdict import Decision, Verdict, strip_prompt_text
 
-#: Evidence keys holding prompt text that the API never echoes unless ``ledger.log_prompt_text``.
-_HIDDEN_TEXT_KEYS = frozenset({"original", "normalized", "text", "redacted"})
 BATCH_MAX_PROMPTS = 64
 NOT_BLANK = r"\S"  # at least one non-space character (JSON Schema patterns search, they do not anchor)
 PromptText = Annotated[str, Field(min_length=1, pattern=NOT_BLANK)]
+_REWRITE = frozenset({"prompt"})  # the rewritten prompt a caller acts on: echoed even when prompt text is hidden
 
 
 class _Out(BaseModel):
@@ -78,18 +77,8 @@ def public_verdict_json(verdict: Verdict, policy: Policy) -> bytes:
 def _public_dict(verdict: Verdict, policy: Policy) -> dict[str, Any]:
     data = verdict.to_dict()
     if not policy.ledger.log_prompt_text:
-        data["evidence"] = _strip(data["evidence"], top=True)
+        data["evidence"] = strip_prompt_text(data["evidence"], keep_top=_REWRITE)
     return data
-
-
-def _strip(value: Any, *, top: bool = False) -> Any:
-    """Drop prompt-text keys everywhere; keep the top-level ``prompt`` (a rewrite's output)."""
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items()
-                if k not in _HIDDEN_TEXT_KEYS and (top or k != "prompt")}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
-    return value
 
 
 # ---------------------------------------------------------------------------- prompts

@@ -12,6 +12,7 @@ import pytest
 from guard.api import ApiSettings
 from guard.api.schemas import VerdictOut, public_verdict, public_verdict_json
 from guard.assembly import PromptChain, build_prompt_stage
+from guard.pipeline import GuardedPipeline
 from guard.policy import Policy, load_policy
 from guard.verdict import Decision, Verdict
 from tests.api.conftest import LiveServer, make_key, prompt_stage_available
@@ -64,3 +65,14 @@ def test_when_a_prompt_is_checked_over_http_then_the_body_is_the_rendered_verdic
     assert got["decision"] == expected["decision"] == "block"
     assert got["reasons"] == expected["reasons"]
     assert set(got["categories"]) == set(expected["categories"])
+
+
+def test_when_prompt_text_is_hidden_then_the_ledger_and_the_api_drop_it_at_every_depth_but_the_api_keeps_a_rewrite(
+        policy: Policy) -> None:
+    evidence = {"prompt": "a person at a desk", "original": "Jane Doe at a desk", "people_terms": ["jane"],
+                "score": 0.5, "checks": [{"normalized": "jane doe at a desk", "prompt": "x", "hits": 1}]}
+    verdict = Verdict("prompt", Decision.REWRITE, {"likeness": 0.9}, evidence=evidence)
+    api = json.loads(public_verdict_json(verdict, policy))["evidence"]
+    assert api == {"prompt": "a person at a desk", "score": 0.5, "checks": [{"hits": 1}]}
+    ledger = GuardedPipeline(policy)._public(verdict)["evidence"]  # what a ledger record holds
+    assert ledger == {"score": 0.5, "checks": [{"hits": 1}]}
