@@ -109,7 +109,8 @@ def create_app(settings: ApiSettings | None = None, *, policy: Policy | None = N
     app.state.keys = KeyStore()
     app.state.limiter = RateLimiter()
     app.state.offloader = Offloader(settings.cpu_workers, settings.cpu_max_pending)
-    processes = PromptProcesses(policy, settings.prompt_processes) if settings.prompt_processes else None
+    processes = PromptProcesses(policy, settings.prompt_processes, batch_timeout_s=settings.request_timeout_s,
+                                on_discard=metrics.prompt_workers_replaced.inc) if settings.prompt_processes else None
     app.state.prompt_processes = processes
     app.state.prompt_batcher = PromptBatcher(
         processes or functools.partial(check_and_render, engine), app.state.offloader,

@@ -31,5 +31,9 @@ class Metrics:
         self.prompt_batch_size = Histogram("videoguard_prompt_batch_size",
                                            "Prompts per batched check of single-prompt requests.",
                                            buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
+        self.prompt_workers_replaced = Counter("videoguard_prompt_workers_replaced",
+                                               "Prompt worker processes discarded (died, hung past the request "
+                                               "timeout, or failed to start) and started again.",
+                                               registry=self.registry)
         self.stages_loaded = Gauge("videoguard_stage_loaded", "1 if the stage is built, 0 if missing.", ["stage"],
                                    registry=self.registry)

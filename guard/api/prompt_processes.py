@@ -23,6 +23,7 @@ import multiprocessing
 import queue
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -74,12 +75,15 @@ class _Worker:
 class PromptProcesses:
     """``check_and_render`` over ``processes`` worker processes, each with its own prompt gate."""
 
-    def __init__(self, policy: Policy, processes: int, *, start_timeout_s: float = 600.0) -> None:
+    def __init__(self, policy: Policy, processes: int, *, batch_timeout_s: float = 120.0,
+                 start_timeout_s: float = 600.0, on_discard: Callable[[], None] | None = None) -> None:
         if processes < 1:
             raise ValueError("PromptProcesses needs at least one process")
         self._policy_data = policy.model_dump(mode="json")
         self._processes = processes
+        self._batch_timeout_s = batch_timeout_s
         self._start_timeout_s = start_timeout_s
+        self._on_discard = on_discard
         self._idle: queue.Queue[_Worker | None] = queue.Queue()  # None: a slot whose worker must be (re)started
         self._lock = threading.Lock()
         self._started = False
@@ -125,6 +129,11 @@ class PromptProcesses:
                 worker = self._spawn()
                 self._await_ready(worker)
             worker.conn.send(prompts)
+            if not worker.conn.poll(self._batch_timeout_s):  # hung: killed, so it cannot hold the slot for good
+                self._discard(worker)
+                worker = None
+                raise ApiProblem(504, "timeout", f"prompt check took longer than {self._batch_timeout_s:g} s; "
+                                 "its worker process was restarted")
             reply = worker.conn.recv()
         except (EOFError, OSError) as exc:
             self._discard(worker)
@@ -198,5 +207,7 @@ class PromptProcesses:
         if worker.process.is_alive():
             worker.process.kill()
         worker.process.join(5)
+        if self._on_discard is not None:
+            self._on_discard()
         log.warning("prompt worker process discarded", extra={"event": "prompt_worker_discarded",
                                                                "exitcode": worker.process.exitcode})

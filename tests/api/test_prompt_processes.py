@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from guard.api import ApiSettings
+from guard.api.problems import ApiProblem
 from guard.api.prompt_processes import PromptProcesses
 from guard.ledger import Ledger, sha256_text
 from guard.policy import load_policy
@@ -85,6 +86,7 @@ def test_when_the_worker_cannot_build_its_policy_then_start_raises_with_the_reas
         processes.shutdown()
 
 
+@pytest.mark.slow
 def test_when_the_server_is_killed_then_its_prompt_worker_processes_exit() -> None:
     with ServerProcess(VIDEOGUARD_API_PROMPT_PROCESSES="1") as server:
         assert server.proc is not None
@@ -93,3 +95,21 @@ def test_when_the_server_is_killed_then_its_prompt_worker_processes_exit() -> No
         server.proc.kill()  # SIGKILL: no shutdown code runs in the server
         server.proc.wait()
         assert _gone(workers, 30), "a prompt worker process outlived its server"
+
+
+@pytest.mark.slow
+def test_when_a_worker_hangs_past_the_timeout_then_504_and_it_is_replaced() -> None:
+    replaced: list[int] = []
+    processes = PromptProcesses(load_policy(), 1, batch_timeout_s=3, on_discard=lambda: replaced.append(1))
+    try:
+        assert processes([PROMPTS[0]])[0].decision.value == "allow"
+        hung = processes.pids()
+        os.kill(hung[0], signal.SIGSTOP)  # alive but never answers, like a worker stuck in native code
+        started = time.monotonic()
+        with pytest.raises(ApiProblem) as caught:
+            processes([PROMPTS[0]])
+        assert caught.value.status == 504 and time.monotonic() - started < 30
+        assert _gone(hung, 10) and replaced == [1]
+        assert processes([PROMPTS[4]])[0].decision.value == "allow"  # a new worker answers
+    finally:
+        processes.shutdown()
