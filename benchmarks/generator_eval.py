@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from generator.adapters import bundled_model_dir  # noqa: E402
 from generator.analyzer import analyse  # noqa: E402
+from generator.layout_planner import layout_heatmaps, scene_layout  # noqa: E402
 from generator.pipeline_videoguard import VideoguardTextToVideoPipeline  # noqa: E402
 from generator.scenes import HELD_OUT_TRIPLES, TRAIN_TRIPLES, make_scene, render  # noqa: E402
 from generator.train_vae import eval_psnr  # noqa: E402
@@ -73,15 +74,25 @@ def eval_prompts(count: int, triples_from: str = "held-out") -> list[tuple[str, 
 
 def adherence(pipe: VideoguardTextToVideoPipeline, count: int, steps: int | None, guidance: float | None,
               batch: int, start: int = 0, stop: int | None = None, frame_stride: int = 1,
-              triples_from: str = "held-out") -> list[dict]:
-    """One record per prompt in ``[start, stop)`` of the ``count`` evaluation prompts."""
+              triples_from: str = "held-out", layout: str = "planner") -> list[dict]:
+    """One record per prompt in ``[start, stop)`` of the ``count`` evaluation prompts.
+
+    For a layout-conditioned pipeline, ``layout`` says what it draws: its planner's layout (the product),
+    the scene's true layout ("truth": the renderer alone, planner errors excluded) or none ("none": zeros)."""
     prompts = eval_prompts(count, triples_from)[start:stop]
     records: list[dict] = []
     for offset in range(0, len(prompts), batch):
         chunk = prompts[offset : offset + batch]
         gen = torch.Generator().manual_seed(start + offset)
+        given = None
+        if pipe.layout_channels and layout != "planner":
+            truth = [scene_layout(make_scene(seed, triple=triple, two_objects=False)) for _, triple, seed in chunk]
+            size = pipe.config.default_size // pipe.vae_scale_factor
+            given = layout_heatmaps(torch.stack([t for t, _ in truth]), torch.stack([p for _, p in truth]), size,
+                                    pipe.config.layout_peak)
+            given = given[:, :pipe.layout_channels] * (layout == "truth")
         latents = pipe([c for c, _, _ in chunk], num_inference_steps=steps, guidance_scale=guidance,
-                       generator=gen, output_type="latent").frames  # (B, C, T, h, w)
+                       generator=gen, output_type="latent", layout=given).frames  # (B, C, T, h, w)
         # The VAE decodes frame by frame, so decoding every ``frame_stride``-th latent frame gives exactly
         # those frames of the full clip, at a fraction of the cost (the analyser needs only the track).
         videos = pipe.decode_latents(latents[:, :, ::frame_stride])  # (B, T', H, W, 3) uint8
@@ -176,6 +187,8 @@ def main() -> None:
     p.add_argument("--json", default=None, help="also write the results as JSON here")
     p.add_argument("--triples", choices=["held-out", "seen"], default="held-out",
                    help="seen: training triples with unseen scenes, for choosing sampling settings")
+    p.add_argument("--layout", choices=["planner", "truth", "none"], default="planner",
+                   help="layout-conditioned pipelines: draw the planner's layout, the scene's true one, or none")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -195,7 +208,7 @@ def main() -> None:
     if "adherence" not in args.skip:
         start, stop = args.range or (0, args.prompts)
         results["records"] = adherence(pipe, args.prompts, args.steps, args.guidance, args.batch, start, stop,
-                                       args.frame_stride, args.triples)
+                                       args.frame_stride, args.triples, args.layout)
         results["adherence"] = summarise(results["records"])
         print(json.dumps(results["adherence"], indent=1), flush=True)
     if args.grid:

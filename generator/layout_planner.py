@@ -42,20 +42,23 @@ def scene_layout(scene: Scene, num_frames: int = NUM_FRAMES, max_objects: int = 
     return tracks, present
 
 
-def layout_heatmaps(tracks: torch.Tensor, present: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+def layout_heatmaps(tracks: torch.Tensor, present: torch.Tensor, size: int | tuple[int, int], peak: float = 1.0,
+                    ) -> torch.Tensor:
     """(B, K, T, 3) tracks and (B, K) presence -> (B, K, T, h, w) Gaussian blobs, one channel per object, at
     ``size`` = h = w or (h, w) latent pixels (x and y are fractions of the width and height, r of the width).
 
     Why Gaussians at latent resolution: the transformer reads its input in 4 x 4 latent-pixel patches, so a
     smooth blob lets one patch's 16 values say where inside the patch the object sits and how large it is;
-    the blob's sigma is 0.6 of the object's radius, so most of its mass stays inside the object."""
+    the blob's sigma is 0.6 of the object's radius, so most of its mass stays inside the object. ``peak`` scales
+    the blobs: the layout weights start at zero and Adam moves each weight by about the learning rate per step,
+    so a larger input makes the new channels' effect grow that much faster (a per-channel learning rate)."""
     height, width = (size, size) if isinstance(size, int) else size
     ys = (torch.arange(height, dtype=torch.float32, device=tracks.device) + 0.5) / height  # pixel centres
     xs = (torch.arange(width, dtype=torch.float32, device=tracks.device) + 0.5) / width
     x, y, r = (tracks[..., i, None, None] for i in range(3))  # (B, K, T, 1, 1)
     d2 = (xs[None, :] - x) ** 2 + ((ys[:, None] - y) * height / width) ** 2  # (B, K, T, h, w), in widths
     sigma = (HEATMAP_SIGMA * r).clamp_min(0.5 / width)
-    return torch.exp(-d2 / (2 * sigma**2)) * present[..., None, None, None]
+    return peak * torch.exp(-d2 / (2 * sigma**2)) * present[..., None, None, None]
 
 
 STATIC_WEIGHT = 7.5  # scales MiniLM's static word-piece embeddings (norm ~1.1) to its contextual states' (~8.5)

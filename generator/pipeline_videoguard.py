@@ -72,6 +72,7 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
         default_guidance_scale: float = 4.0,
         noise_correlation: float = 0.0,
         text_static_weight: float = 0.0,
+        layout_peak: float = 1.0,
     ) -> None:
         super().__init__()
         self.register_modules(
@@ -86,6 +87,7 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
             default_guidance_scale=default_guidance_scale,
             noise_correlation=noise_correlation,
             text_static_weight=text_static_weight,
+            layout_peak=layout_peak,
         )
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
 
@@ -155,7 +157,7 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
             tracks = torch.nn.functional.interpolate(tracks.flatten(0, 1).transpose(1, 2), size=num_frames,
                                                      mode="linear", align_corners=True)
             tracks = tracks.transpose(1, 2).unflatten(0, present.shape)
-        return layout_heatmaps(tracks, present, size)[:, : self.layout_channels]
+        return layout_heatmaps(tracks, present, size, self.config.layout_peak)[:, : self.layout_channels]
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, output_type: str = "uint8") -> Any:

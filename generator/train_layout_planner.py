@@ -117,8 +117,13 @@ def main() -> None:
     captions, tracks, present = caption_data(range(PLANNER_SEED_BASE, PLANNER_SEED_BASE + args.scenes))
     val_captions, val_tracks, val_present = caption_data(
         range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + args.val_scenes))
-    features, mask = encode(captions)
-    val_features, val_mask = encode(val_captions)
+    cached = out / f"features_{args.scenes}_{args.val_scenes}.pt"  # MiniLM is most of the cost: encode once
+    if cached.exists():
+        features, mask, val_features, val_mask = torch.load(cached, weights_only=True)
+    else:
+        features, mask = encode(captions)
+        val_features, val_mask = encode(val_captions)
+        torch.save((features, mask, val_features, val_mask), cached)
     print(f"{len(captions)} training captions, {len(val_captions)} validation, encoded in {time.time() - t0:.0f} s",
           flush=True)
     planner = LayoutPlanner()
@@ -146,6 +151,7 @@ def main() -> None:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
                 print(json.dumps(record), flush=True)
+                planner.save_pretrained(out)  # the newest weights, usable while training goes on
     planner.eval().save_pretrained(out)
     report = {"validation (training triples, unseen scenes)": motion_accuracy(planner, val_captions, val_tracks)}
     if args.held_out_prompts:

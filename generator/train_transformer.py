@@ -203,13 +203,13 @@ def object_masks(count: int, frames: int, latent_size: int, *, margin_px: float 
     return masks
 
 
-def layout_maps(count: int, frames: int, latent_size: int) -> torch.Tensor:
+def layout_maps(count: int, frames: int, latent_size: int, peak: float = 1.0) -> torch.Tensor:
     """(count, MAX_OBJECTS, T, h, w) float16 ground-truth layout heatmaps of cached clips ``0..count-1``, in the
     order the caption names the objects (rebuilt from the scenes' seeds, like ``object_masks``)."""
     layouts = [scene_layout(make_scene(CACHE_SEED_BASE + i), frames) for i in range(count)]
     tracks = torch.stack([t for t, _ in layouts])
     present = torch.stack([p for _, p in layouts])
-    return layout_heatmaps(tracks, present, latent_size).half()
+    return layout_heatmaps(tracks, present, latent_size, peak).half()
 
 
 def sample_batch(data: dict[str, torch.Tensor], n: int, uncond: torch.Tensor, gen: torch.Generator, batch: int,
@@ -260,7 +260,7 @@ def train(args: argparse.Namespace) -> None:
     if args.layout_channels:
         cache.ensure(args.clips)
         _, _, frames, h, _ = cache.data["latents"].shape
-        cache.data["layout"] = layout_maps(cache.count, frames, h)[:, :args.layout_channels]
+        cache.data["layout"] = layout_maps(cache.count, frames, h, args.layout_peak)[:, :args.layout_channels]
     if args.init_from and not ckpt_path.exists():
         # a fine-tune starts from another run's EMA weights (what that run exported), input widened if needed
         init = torch.load(args.init_from, weights_only=False)
@@ -322,7 +322,7 @@ def train(args: argparse.Namespace) -> None:
                 tmp = ckpt_path.with_suffix(".tmp")
                 torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                             "gen": gen.get_state(), "step": step + 1, "arch": args.arch,
-                            "layout_channels": args.layout_channels}, tmp)
+                            "layout_channels": args.layout_channels, "layout_peak": args.layout_peak}, tmp)
                 os.replace(tmp, ckpt_path)
 
 
@@ -336,7 +336,7 @@ def export(args: argparse.Namespace) -> None:
 
     state = torch.load(Path(args.out) / "ckpt.pt", weights_only=False)
     model = build_transformer(state.get("arch", "p4w256"), state.get("layout_channels", 0))
-    model.load_state_dict(state["ema"])
+    model.load_state_dict(state[args.weights])
     if state.get("layout_channels", 0) and not args.layout_planner:
         raise ValueError("this transformer reads layout channels: pass --layout-planner (see train_layout_planner)")
     pipe = VideoguardTextToVideoPipeline(
@@ -348,9 +348,10 @@ def export(args: argparse.Namespace) -> None:
         default_guidance_scale=args.guidance,
         noise_correlation=args.noise_correlation,
         text_static_weight=args.text_static_weight,
+        layout_peak=state.get("layout_peak", 1.0),
     )
     pipe.save_pretrained(args.to)
-    print(f"exported transformer step {state['step']} + {args.vae} -> {args.to}")
+    print(f"exported transformer step {state['step']} ({args.weights} weights) + {args.vae} -> {args.to}")
 
 
 def main() -> None:
@@ -377,9 +378,13 @@ def main() -> None:
                    help="train and export: share of the static word-piece embeddings added to the text states")
     p.add_argument("--layout-channels", type=int, default=0, choices=range(MAX_OBJECTS + 1),
                    help="train: layout heatmap channels concatenated to the latents (0 = the committed model)")
+    p.add_argument("--layout-peak", type=float, default=1.0,
+                   help="train: height of the layout heatmaps (recorded in the checkpoint and exported)")
     p.add_argument("--layout-dropout", type=float, default=0.1, help="train: share of samples without a layout")
     p.add_argument("--init-from", default=None,
                    help="train: checkpoint whose EMA weights start a new run (input widened with zero weights)")
+    p.add_argument("--weights", choices=["ema", "model"], default="ema",
+                   help="export: the EMA weights, or the raw ones (early in a fine-tune, when the EMA still lags)")
     p.add_argument("--layout-planner", default=None, help="export: directory of a trained LayoutPlanner")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="p4w256", help="train: transformer shape")
     p.add_argument("--ema", type=float, default=0.998)
