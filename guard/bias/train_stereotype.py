@@ -174,9 +174,43 @@ def operating_point(logits: np.ndarray, rule: np.ndarray, threshold: float, mask
     return {name: round(float(flagged[m].mean()), 4) for name, m in masks.items() if m.any()}
 
 
-def train(data: Path, budget: float, out: tuple[Path, Path], folds: int = 5) -> dict[str, object]:
-    from sklearn.model_selection import StratifiedGroupKFold
+@dataclass
+class DevData:
+    """The dev split as the trainer and ``finetune_stereotype`` use it: rows after near-copy removal, their
+    int8 MiniLM embeddings, the templates, the rule's verdicts and the evaluation masks."""
 
+    dev: list[Example]
+    x_dev: np.ndarray  # (N, 384)
+    templates: list[Example]
+    x_tmpl: np.ndarray  # (T, 384)
+    dropped: dict[str, int]
+    rule: np.ndarray  # (N,) bool: the lexicon rule fires
+    group: np.ndarray  # (N,) bool: a protected group is mentioned
+    source: np.ndarray  # (N,) str
+    masks: dict[str, np.ndarray]
+
+    @property
+    def y(self) -> np.ndarray:
+        return np.array([r.label for r in self.dev])
+
+    @property
+    def w(self) -> np.ndarray:
+        return np.array([r.weight for r in self.dev])
+
+    @property
+    def texts(self) -> list[str]:
+        return [r.text for r in self.dev]
+
+    def folds(self, seed: int = 0, folds: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Grouped, stratified folds (groups = near-duplicate clusters), as in every dev choice."""
+        from sklearn.model_selection import StratifiedGroupKFold
+
+        splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+        return list(splitter.split(self.x_dev, self.y, _clusters(self.x_dev)))
+
+
+def prepare_dev(data: Path) -> DevData:
+    """Load every row, keep the dev split minus near-copies of test rows, and compute the rule and the masks."""
     from guard.prompt_filter.embedder import get_embedder
 
     rows = load_examples(data)
@@ -199,13 +233,7 @@ def train(data: Path, budget: float, out: tuple[Path, Path], folds: int = 5) -> 
     x_dev = x_dev[keep]
     templates = [r for r, k in zip(templates, keep_t, strict=True) if k]
     x_tmpl = x_tmpl[keep_t]
-
     y = np.array([r.label for r in dev])
-    w = np.array([r.weight for r in dev])
-    y_t = np.array([r.label for r in templates])
-    w_t = np.array([r.weight for r in templates])
-    texts = [r.text for r in dev]
-    t_texts = [r.text for r in templates]
     rule = np.array([StereotypeRecognizer().recognize(r.text).found for r in dev])
     themes = load_dev_themes()
     source = np.array([r.source for r in dev])
@@ -221,22 +249,53 @@ def train(data: Path, budget: float, out: tuple[Path, Path], folds: int = 5) -> 
         "fp:all_benign_group_mentions": benign_group,
         "fp:vbench_all": np.isin(source, ("vbench", "vbench2")),
     }
-    splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=0)
-    cv: dict[str, dict[str, object]] = {}
-    folds_of = list(splitter.split(x_dev, y, _clusters(x_dev)))
-    ngram_oof = np.zeros(len(dev))
+    return DevData(dev, x_dev, templates, x_tmpl, dropped, rule, group, source, masks)
+
+
+def ngram_out_of_fold(d: DevData, folds_of: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """(N,) out-of-fold logits of the n-gram part alone (templates in every training fold)."""
+    y, w, texts = d.y, d.w, d.texts
+    y_t, w_t = np.array([r.label for r in d.templates]), np.array([r.weight for r in d.templates])
+    t_texts = [r.text for r in d.templates]
+    out = np.zeros(len(d.dev))
     for train_idx, held_idx in folds_of:
         vec, bow = _fit_ngrams([texts[i] for i in train_idx] + t_texts, np.concatenate([y[train_idx], y_t]),
                                np.concatenate([w[train_idx], w_t]))
-        ngram_oof[held_idx] = bow.decision_function(vec.transform([texts[i] for i in held_idx]))
+        out[held_idx] = bow.decision_function(vec.transform([texts[i] for i in held_idx]))
+    return out
+
+
+def head_out_of_fold(d: DevData, folds_of: list[tuple[np.ndarray, np.ndarray]], c: float,
+                     ngram_oof: np.ndarray) -> np.ndarray:
+    """(N,) out-of-fold logits of the shipped head (embedding LR at ``c`` + ``NGRAM_WEIGHT`` x n-gram logit)."""
+    y, w = d.y, d.w
+    y_t, w_t = np.array([r.label for r in d.templates]), np.array([r.weight for r in d.templates])
+    oof = np.zeros(len(d.dev))
+    for train_idx, held_idx in folds_of:
+        model = _fit(np.vstack([d.x_dev[train_idx], d.x_tmpl]), np.concatenate([y[train_idx], y_t]),
+                     np.concatenate([w[train_idx], w_t]), c)
+        oof[held_idx] = model.decision_function(d.x_dev[held_idx])
+    return oof + NGRAM_WEIGHT * ngram_oof
+
+
+def train(data: Path, budget: float, out: tuple[Path, Path], folds: int = 5) -> dict[str, object]:
+    from guard.prompt_filter.embedder import get_embedder
+
+    embedder = get_embedder()
+    d = prepare_dev(data)
+    dev, x_dev, templates, x_tmpl, dropped, rule, source = (d.dev, d.x_dev, d.templates, d.x_tmpl, d.dropped,
+                                                            d.rule, d.source)
+    y, w, texts, masks = d.y, d.w, d.texts, d.masks
+    neutral, benign_group = masks["fp:toxigen_neutral"], masks["fp:all_benign_group_mentions"]
+    y_t = np.array([r.label for r in templates])
+    w_t = np.array([r.weight for r in templates])
+    t_texts = [r.text for r in templates]
+    cv: dict[str, dict[str, object]] = {}
+    folds_of = d.folds(0, folds)
+    ngram_oof = ngram_out_of_fold(d, folds_of)
     best: tuple[float, float, float] | None = None  # (dev harm-theme recall, C, threshold)
     for c in C_GRID:
-        oof = np.zeros(len(dev))
-        for train_idx, held_idx in folds_of:
-            model = _fit(np.vstack([x_dev[train_idx], x_tmpl]), np.concatenate([y[train_idx], y_t]),
-                         np.concatenate([w[train_idx], w_t]), c)
-            oof[held_idx] = model.decision_function(x_dev[held_idx])
-        oof += NGRAM_WEIGHT * ngram_oof
+        oof = head_out_of_fold(d, folds_of, c, ngram_oof)
         threshold = choose_threshold_smoothed(oof, rule, [neutral, benign_group], budget)
         step = choose_threshold(oof, rule, [neutral, benign_group], budget)
         point = operating_point(oof, rule, threshold, masks)
