@@ -12,7 +12,7 @@ from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, WanTransfo
 
 from generator.layout_planner import LayoutPlanner, layout_heatmaps, planner_inputs, scene_layout, track_motion
 from generator.pipeline_videoguard import VideoguardTextToVideoPipeline
-from generator.scenes import SIZE, make_scene
+from generator.scenes import SIZE, make_scene, object_tracks
 from generator.text_encoder import load_minilm
 from generator.train_transformer import widen_input
 
@@ -80,7 +80,7 @@ def test_when_a_true_track_is_read_then_its_motion_is_the_scenes(motion: str) ->
     scene = make_scene(11, triple=("red", "square", motion), two_objects=False)
     tracks, _ = scene_layout(scene)
     assert track_motion(tracks[0]) == motion
-    assert SIZE == 128  # tracks are fractions of this frame width
+    assert float(tracks[0, 0, 2]) == pytest.approx(object_tracks(scene)[0][0][2] / SIZE)  # fractions of the width
 
 
 def test_when_patch_embedding_is_widened_then_the_model_ignores_the_new_channels_until_trained() -> None:
