@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from guard.errors import InputError, VerificationFailed, VideoguardError
+from guard.errors import InputError, VerificationFailed, VideoguardError, one_line
 from guard.policy import Policy, load_policy
 from guard.verdict import Blocked, Decision, Verdict
 
@@ -374,8 +374,7 @@ def main() -> None:
             sys.exit(EXIT_INPUT)
         if os.environ.get("VIDEOGUARD_DEBUG"):
             raise
-        typer.echo(f"videoguard: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                   err=True)
+        typer.echo(f"videoguard: internal error: {one_line(exc)}", err=True)
         sys.exit(EXIT_INTERNAL)
 
 

@@ -7,6 +7,13 @@ error (exit 1, HTTP 500) and is logged without a traceback on the user's screen.
 from __future__ import annotations
 
 
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message``: how an unexpected error is shown in a status or on stderr (never a
+    traceback, and never a multi-line message that would break a one-line log or status field)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
 class VideoguardError(Exception):
     exit_code = 1
     http_status = 500

@@ -18,7 +18,7 @@ from typing import Any
 
 from guard.api.schemas import public_verdict_json
 from guard.assembly import build_pipeline, build_prompt_stage
-from guard.errors import InputError
+from guard.errors import InputError, one_line
 from guard.ledger import Ledger
 from guard.pipeline import GuardedPipeline
 from guard.policy import Policy
@@ -99,7 +99,7 @@ class Engine:
             gc.collect()
             gc.freeze()
         except Exception as exc:
-            self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            self.error = one_line(exc)
             log.error("warm-up failed", extra={"event": "warm_up_failed", "error": self.error})
 
     @property

@@ -31,6 +31,7 @@ from typing import Any
 
 from guard.api.engine import CheckedPrompt, Engine, check_and_render
 from guard.api.problems import ApiProblem
+from guard.errors import one_line
 from guard.policy import Policy
 
 log = logging.getLogger("guard.api.prompt_processes")
@@ -43,7 +44,7 @@ def _serve(conn: Connection, policy_data: dict[str, Any]) -> None:
     try:
         engine = Engine(Policy.model_validate(policy_data))
     except Exception as exc:  # reported as one line through the pipe, not as a traceback on stderr
-        conn.send(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        conn.send(one_line(exc))
         return
     engine.warm_up(prompt_only=True)
     conn.send(engine.error)
@@ -115,7 +116,7 @@ class PromptProcesses:
                 first_error = first_error or exc
                 self._idle.put(None)  # the slot stays: the next batch that takes it tries to start a worker again
         if first_error is not None:
-            self.error = f"{type(first_error).__name__}: {str(first_error).splitlines()[0] if str(first_error) else ''}"
+            self.error = one_line(first_error)
             raise first_error
         self.ready = True
 
