@@ -199,11 +199,12 @@ class PromptProcesses:
             raise RuntimeError(f"prompt worker process failed to build its prompt gate: {error}")
 
     def _discard(self, worker: _Worker | None) -> None:
-        if worker is None:
-            return
+        """Kill and forget ``worker``; once only (a worker that failed to start is discarded by ``_await_ready``
+        and then reached again by ``__call__``'s handler, and must be counted once)."""
         with self._lock:
-            if worker in self._workers:
-                self._workers.remove(worker)
+            if worker is None or worker not in self._workers:
+                return
+            self._workers.remove(worker)
         worker.conn.close()
         if worker.process.is_alive():
             worker.process.kill()
