@@ -26,10 +26,11 @@ from guard.manifest_store import ManifestStore
 from guard.policy import Policy
 from guard.provenance import ProvenanceSigner, SoftBinding, build_manifest, verify_file
 from guard.stages import PAYLOAD_BYTES, Clip, FrameStage, GeneratorStage, PromptStage, WatermarkStage
-from guard.verdict import Blocked, Decision, Verdict, stopwatch, strip_prompt_text
+from guard.verdict import Blocked, Decision, Verdict, stopwatch
 from guard.video_io import read_video, write_mp4
 
 T = TypeVar("T")
+
 
 class StageTimeout(Exception):
     pass
@@ -339,10 +340,7 @@ class GuardedPipeline:
             raise Blocked(verdicts)
 
     def _public(self, verdict: Verdict) -> dict[str, Any]:
-        data = verdict.to_dict()
-        if not self.policy.ledger.log_prompt_text:
-            data["evidence"] = strip_prompt_text(data["evidence"])
-        return data
+        return verdict.to_dict(hide_prompt_text=not self.policy.ledger.log_prompt_text)
 
     def _record(self, kind: str, request_id: str, prompt: str | None, verdicts: list[Verdict],
                 decision: Decision, **extra: Any) -> int:

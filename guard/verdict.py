@@ -67,15 +67,20 @@ class Verdict:
     def blocked(self) -> bool:
         return self.decision.stops_release
 
-    def to_dict(self) -> dict[str, Any]:
-        """The stable JSON schema (documented in docs/cli.md): stage, decision, categories, reasons, ..."""
+    def to_dict(self, *, hide_prompt_text: bool = False, keep: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The stable JSON schema (documented in docs/cli.md): stage, decision, categories, reasons, ...
+
+        ``hide_prompt_text``: the evidence without ``PROMPT_TEXT_KEYS`` (``strip_prompt_text``, keeping the
+        top-level ``keep``), as the ledger and the API show a verdict unless the policy allows prompt text.
+        """
+        evidence = _jsonable(dict(self.evidence))
         return {
             "stage": self.stage,
             "decision": self.decision.value,
             "categories": {k: round(v, 6) for k, v in self.scores.items()},
             "reasons": list(self.reasons),
             "elapsed_ms": round(self.elapsed_ms, 3),
-            "evidence": _jsonable(dict(self.evidence)),
+            "evidence": strip_prompt_text(evidence, keep_top=keep) if hide_prompt_text else evidence,
         }
 
     @classmethod

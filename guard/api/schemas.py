@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from guard.policy import Policy
-from guard.verdict import Decision, Verdict, strip_prompt_text
+from guard.verdict import Decision, Verdict
 
 BATCH_MAX_PROMPTS = 64
 NOT_BLANK = r"\S"  # at least one non-space character (JSON Schema patterns search, they do not anchor)
@@ -75,10 +75,7 @@ def public_verdict_json(verdict: Verdict, policy: Policy) -> bytes:
 
 
 def _public_dict(verdict: Verdict, policy: Policy) -> dict[str, Any]:
-    data = verdict.to_dict()
-    if not policy.ledger.log_prompt_text:
-        data["evidence"] = strip_prompt_text(data["evidence"], keep_top=_REWRITE)
-    return data
+    return verdict.to_dict(hide_prompt_text=not policy.ledger.log_prompt_text, keep=_REWRITE)
 
 
 # ---------------------------------------------------------------------------- prompts
