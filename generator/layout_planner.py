@@ -25,7 +25,7 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from generator.scenes import DIRECTIONS, NUM_FRAMES, SIZE, Scene, object_tracks
-from generator.text_encoder import MAX_TOKENS, TEXT_DIM
+from generator.text_encoder import MAX_TOKENS, TEXT_DIM, token_states
 
 MAX_OBJECTS = 2
 HEATMAP_SIGMA = 0.6  # Gaussian sigma as a fraction of the object's radius
@@ -72,11 +72,9 @@ def planner_inputs(tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedMod
     The features are MiniLM's contextual states beside its static (context-free) word-piece embeddings. Why both:
     the contextual states nearly merge opposite directions ("right"/"left" cosine 0.82 at the word), the static
     ones keep them apart (0.49), and the contextual ones say which object a word belongs to."""
-    tokens = tokenizer(captions, padding="max_length", truncation=True, max_length=max_tokens, return_tensors="pt")
-    hidden = text_model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state
-    static = STATIC_WEIGHT * text_model.get_input_embeddings()(tokens.input_ids)
-    mask = tokens.attention_mask.bool()
-    return torch.cat([hidden, static], dim=-1) * mask[..., None], mask
+    hidden, static, attention = token_states(tokenizer, text_model, captions, max_tokens)
+    mask = attention.bool()
+    return torch.cat([hidden, STATIC_WEIGHT * static], dim=-1) * mask[..., None], mask
 
 
 class LayoutPlanner(ModelMixin, ConfigMixin):

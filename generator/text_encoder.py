@@ -32,6 +32,17 @@ def load_minilm() -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
 
 
 @torch.no_grad()
+def token_states(
+    tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, captions: list[str], max_tokens: int = MAX_TOKENS,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Captions -> MiniLM's (B, L, 384) contextual states, (B, L, 384) static word-piece (input) embeddings and the
+    (B, L) attention mask, padded or truncated to ``max_tokens``: what the transformer's and the layout planner's
+    text features are built from."""
+    tokens = tokenizer(captions, padding="max_length", truncation=True, max_length=max_tokens, return_tensors="pt")
+    hidden = model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state
+    return hidden, model.get_input_embeddings()(tokens.input_ids), tokens.attention_mask
+
+
 def encode_captions(
     tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, captions: list[str], max_tokens: int = MAX_TOKENS,
     static_weight: float = 0.0,
@@ -44,8 +55,7 @@ def encode_captions(
     0.41 for "red"/"blue"), while the input embeddings keep them apart (0.49). The input embeddings' norm is
     about 1.1 against 8.5 for the contextual states, so a weight near 7.5 gives both the same scale.
     """
-    tokens = tokenizer(captions, padding="max_length", truncation=True, max_length=max_tokens, return_tensors="pt")
-    hidden = model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state  # (B, L, 384)
+    hidden, static, mask = token_states(tokenizer, model, captions, max_tokens)
     if static_weight:
-        hidden = hidden + static_weight * model.get_input_embeddings()(tokens.input_ids)
-    return hidden * tokens.attention_mask[..., None].to(hidden.dtype)
+        hidden = hidden + static_weight * static
+    return hidden * mask[..., None].to(hidden.dtype)
