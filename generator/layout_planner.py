@@ -24,7 +24,15 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from generator.scenes import DIRECTIONS, NUM_FRAMES, SIZE, Scene, object_tracks
+from generator.scenes import (
+    DIRECTIONS,
+    NUM_FRAMES,
+    SILHOUETTE_EXTENT,
+    SIZE,
+    Scene,
+    object_tracks,
+    silhouette_template,
+)
 from generator.text_encoder import MAX_TOKENS, TEXT_DIM, token_states
 
 MAX_OBJECTS = 2
@@ -61,6 +69,49 @@ def layout_heatmaps(tracks: torch.Tensor, present: torch.Tensor, size: int | tup
     return peak * torch.exp(-d2 / (2 * sigma**2)) * present[..., None, None, None]
 
 
+def scene_silhouette_targets(scene: Scene, size: int, num_frames: int = NUM_FRAMES, max_objects: int = MAX_OBJECTS,
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Ground truth for the planner's outline head: (K, size, size) upright templates of the objects' shapes,
+    (K, T) turn since frame 0 in radians, and (K, T) absolute angles (what the clip shows, for the transformer's
+    training silhouettes). Absent slots are zero."""
+    templates = torch.zeros(max_objects, size, size)
+    turns = torch.zeros(max_objects, num_frames)
+    angles = torch.zeros(max_objects, num_frames)
+    for k, (obj, track) in enumerate(zip(scene.objects[:max_objects], object_tracks(scene), strict=False)):
+        templates[k] = torch.from_numpy(silhouette_template(obj.shape, size))
+        angles[k] = torch.tensor([a for _, _, _, a in track[:num_frames]])
+        turns[k] = angles[k] - angles[k, 0]
+    return templates, turns, angles
+
+
+def place_silhouettes(templates: torch.Tensor, tracks: torch.Tensor, angles: torch.Tensor, present: torch.Tensor,
+                      size: int | tuple[int, int]) -> torch.Tensor:
+    """(B, K, S, S) upright outline templates in [0, 1], (B, K, T, 3) tracks, (B, K, T) angles and (B, K)
+    presence -> (B, T, h, w) coverage of all objects (their maximum), each template scaled to its radius,
+    turned by its angle and moved to its centre.
+
+    Why a fixed placement of a learned outline: the transformer reads 4 x 4 latent pixels per token and drew
+    ragged outlines from a blob; the planner learns each object's outline once, upright, and where it goes
+    frame by frame (the track), so the outline stays rigid while the object moves (an object that wobbled
+    read as "rotating")."""
+    height, width = (size, size) if isinstance(size, int) else size
+    batch, slots, frames, _ = tracks.shape
+    ys = (torch.arange(height, dtype=torch.float32, device=tracks.device) + 0.5) / height
+    xs = (torch.arange(width, dtype=torch.float32, device=tracks.device) + 0.5) / width
+    x, y, r = (tracks[..., i, None, None] for i in range(3))  # (B, K, T, 1, 1), fractions of the width
+    dx = xs[None, :] - x
+    dy = (ys[:, None] - y) * height / width
+    cos, sin = torch.cos(angles)[..., None, None], torch.sin(angles)[..., None, None]
+    extent = SILHOUETTE_EXTENT * r.clamp_min(1e-4)
+    qx = (dx * cos + dy * sin) / extent  # object-centred, upright coordinates in [-1, 1] of the template
+    qy = (-dx * sin + dy * cos) / extent
+    grid = torch.stack([qx, qy], dim=-1).view(batch * slots, frames * height, width, 2)
+    sampled = torch.nn.functional.grid_sample(templates.reshape(batch * slots, 1, *templates.shape[-2:]), grid,
+                                              mode="bilinear", padding_mode="zeros", align_corners=False)
+    sampled = sampled.view(batch, slots, frames, height, width) * present[..., None, None, None]
+    return sampled.amax(dim=1)
+
+
 STATIC_WEIGHT = 7.5  # scales MiniLM's static word-piece embeddings (norm ~1.1) to its contextual states' (~8.5)
 
 
@@ -88,7 +139,8 @@ class LayoutPlanner(ModelMixin, ConfigMixin):
 
     @register_to_config
     def __init__(self, input_dim: int = 2 * TEXT_DIM, hidden_dim: int = 128, num_layers: int = 2, num_heads: int = 4,
-                 max_tokens: int = MAX_TOKENS, num_frames: int = NUM_FRAMES, max_objects: int = MAX_OBJECTS) -> None:
+                 max_tokens: int = MAX_TOKENS, num_frames: int = NUM_FRAMES, max_objects: int = MAX_OBJECTS,
+                 silhouette_size: int = 0) -> None:
         super().__init__()
         self.in_proj = nn.Linear(input_dim, hidden_dim)
         self.position = nn.Parameter(torch.zeros(max_tokens, hidden_dim))
@@ -100,18 +152,37 @@ class LayoutPlanner(ModelMixin, ConfigMixin):
         self.norm = nn.LayerNorm(hidden_dim)
         self.head = nn.Sequential(nn.Linear(hidden_dim, 2 * hidden_dim), nn.GELU(),
                                   nn.Linear(2 * hidden_dim, num_frames * 3 + 1))
+        # the outline head (optional: 0 keeps the planner of the first layout stage): per slot an upright
+        # silhouette_size^2 template of logits and the turn per frame since frame 0
+        self.outline_head = nn.Sequential(nn.Linear(hidden_dim, 2 * hidden_dim), nn.GELU(),
+                                          nn.Linear(2 * hidden_dim, silhouette_size**2 + num_frames),
+                                          ) if silhouette_size else None
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, L, input_dim) features, (B, L) bool mask -> (B, K, T, 3) tracks in [0, 1], (B, K) presence logits."""
+    def _slots(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, L, input_dim) features, (B, L) bool mask -> (B, K, hidden) one summary per object slot."""
         batch, length, _ = features.shape
         h = self.in_proj(features) + self.position[:length]
         h = self.encoder(h, src_key_padding_mask=~mask)
         queries = self.queries.expand(batch, -1, -1)
         pooled, _ = self.pool(queries, h, h, key_padding_mask=~mask, need_weights=False)  # (B, K, hidden)
-        out = self.head(self.norm(pooled + queries))  # (B, K, T * 3 + 1)
+        return self.norm(pooled + queries)
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L, input_dim) features, (B, L) bool mask -> (B, K, T, 3) tracks in [0, 1], (B, K) presence logits."""
+        out = self.head(self._slots(features, mask))  # (B, K, T * 3 + 1)
         cfg = self.config
-        tracks = torch.sigmoid(out[..., :-1]).view(batch, cfg.max_objects, cfg.num_frames, 3)
+        tracks = torch.sigmoid(out[..., :-1]).view(features.shape[0], cfg.max_objects, cfg.num_frames, 3)
         return tracks, out[..., -1]
+
+    def outlines(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L, input_dim) features, (B, L) mask -> (B, K, S, S) upright template logits, (B, K, T) turn in
+        radians since frame 0 (for a planner with ``silhouette_size``)."""
+        if self.outline_head is None:
+            raise ValueError("this planner has no outline head (silhouette_size is 0)")
+        out = self.outline_head(self._slots(features, mask))
+        size = self.config.silhouette_size
+        templates = out[..., : size * size].unflatten(-1, (size, size))
+        return templates, out[..., size * size:]
 
     @torch.no_grad()
     def plan(self, tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedModel, captions: list[str],
@@ -122,6 +193,14 @@ class LayoutPlanner(ModelMixin, ConfigMixin):
         present = (logits > 0).float()
         present[:, 0] = 1.0
         return tracks.float(), present
+
+    @torch.no_grad()
+    def plan_outlines(self, tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedModel, captions: list[str],
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Captions -> (B, K, S, S) upright templates in [0, 1] and (B, K, T) angles (each object starts upright)."""
+        features, mask = planner_inputs(tokenizer, text_model, captions, self.config.max_tokens)
+        templates, turns = self.outlines(features.to(self.dtype), mask)
+        return torch.sigmoid(templates.float()), turns.float()
 
 
 def track_motion(track: torch.Tensor, *, travel_min: float = 0.12, grow_ratio: float = 1.8) -> str:

@@ -22,7 +22,7 @@ from diffusers import AutoencoderKL, DiffusionPipeline, FlowMatchEulerDiscreteSc
 from diffusers.utils import BaseOutput
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from generator.layout_planner import LayoutPlanner, layout_heatmaps
+from generator.layout_planner import LayoutPlanner, layout_heatmaps, place_silhouettes
 from generator.text_encoder import MAX_TOKENS, encode_captions, load_minilm
 
 OUTPUT_TYPES = ("uint8", "np", "pt", "latent")
@@ -53,6 +53,28 @@ def video_noise(shape: tuple[int, ...], correlation: float, generator: torch.Gen
     return correlation**0.5 * shared + (1.0 - correlation) ** 0.5 * independent
 
 
+@torch.no_grad()
+def encode_silhouettes(vae: AutoencoderKL, coverage: torch.Tensor) -> torch.Tensor:
+    """(B, T, H, W) object coverage in [0, 1] -> (B, C, T, h, w) normalised VAE latents of the white-on-black
+    silhouette video. Why the VAE's own latents: the transformer writes outlines in that code, 4 x 4 latent
+    pixels per token, and a silhouette in the same code tells it which latent pixels an edge crosses and how."""
+    batch, frames, height, width = coverage.shape
+    x = (coverage.reshape(batch * frames, 1, height, width) * 2 - 1).expand(-1, 3, -1, -1)
+    z = vae.encode(x.to(vae.dtype)).latent_dist.mode().float()  # (B*T, C, h, w)
+    z = (z - vae.config.shift_factor) * vae.config.scaling_factor
+    return z.unflatten(0, (batch, frames)).transpose(1, 2)
+
+
+def resample_frames(values: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """(B, K, T, ...) per-frame values -> (B, K, num_frames, ...) spread linearly over the same clip."""
+    if values.shape[2] == num_frames:
+        return values
+    flat = values.flatten(3) if values.dim() > 3 else values[..., None]  # (B, K, T, D)
+    out = torch.nn.functional.interpolate(flat.flatten(0, 1).transpose(1, 2), size=num_frames, mode="linear",
+                                          align_corners=True).transpose(1, 2).unflatten(0, values.shape[:2])
+    return out.reshape(*values.shape[:2], num_frames, *values.shape[3:])
+
+
 class VideoguardTextToVideoPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->transformer->vae"
     _optional_components = ["text_encoder", "tokenizer", "layout_planner"]
@@ -73,6 +95,7 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
         noise_correlation: float = 0.0,
         text_static_weight: float = 0.0,
         layout_peak: float = 1.0,
+        silhouette_gain: float = 0.0,
     ) -> None:
         super().__init__()
         self.register_modules(
@@ -88,6 +111,7 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
             noise_correlation=noise_correlation,
             text_static_weight=text_static_weight,
             layout_peak=layout_peak,
+            silhouette_gain=silhouette_gain,
         )
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
 
@@ -143,6 +167,9 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
         elif self.layout_channels and self.layout_planner is None:
             raise ValueError(f"the transformer reads {self.layout_channels} layout channels but `layout_planner` is "
                              "None: load a directory with a layout_planner or pass `layout`")
+        elif self.config.silhouette_gain and self.layout_planner.outline_head is None:
+            raise ValueError("the transformer reads planned outlines (`silhouette_gain`) but the layout planner has "
+                             "no outline head (its `silhouette_size` is 0)")
 
     def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
         """(B, MAX_TOKENS, 384) token embeddings, padding zeroed (plus the configured share of the static
@@ -151,13 +178,20 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
                                static_weight=self.config.text_static_weight)
 
     def plan_layout(self, prompts: list[str], num_frames: int, size: tuple[int, int]) -> torch.Tensor:
-        """(B, layout_channels, T, h, w) heatmaps of the planner's layout for ``prompts`` (see layout_planner)."""
+        """(B, layout_channels, T, h, w) layout of ``prompts`` planned by the layout planner: one heatmap per
+        object and, for a transformer trained with silhouettes (``silhouette_gain``), the VAE latents of the
+        planned outlines placed along the tracks (see layout_planner)."""
         tracks, present = self.layout_planner.plan(self.tokenizer, self.text_encoder, prompts)
-        if tracks.shape[2] != num_frames:  # the planner's frames spread over the clip's
-            tracks = torch.nn.functional.interpolate(tracks.flatten(0, 1).transpose(1, 2), size=num_frames,
-                                                     mode="linear", align_corners=True)
-            tracks = tracks.transpose(1, 2).unflatten(0, present.shape)
-        return layout_heatmaps(tracks, present, size, self.config.layout_peak)[:, : self.layout_channels]
+        tracks = resample_frames(tracks, num_frames)  # the planner's frames spread over the clip's
+        silhouette_channels = self.vae.config.latent_channels if self.config.silhouette_gain else 0
+        heatmaps = layout_heatmaps(tracks, present, size, self.config.layout_peak)
+        layout = heatmaps[:, : self.layout_channels - silhouette_channels]
+        if silhouette_channels:
+            templates, turns = self.layout_planner.plan_outlines(self.tokenizer, self.text_encoder, prompts)
+            pixels = (size[0] * self.vae_scale_factor, size[1] * self.vae_scale_factor)
+            coverage = place_silhouettes(templates, tracks, resample_frames(turns, num_frames), present, pixels)
+            layout = torch.cat([layout, self.config.silhouette_gain * encode_silhouettes(self.vae, coverage)], dim=1)
+        return layout
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, output_type: str = "uint8") -> Any:

@@ -313,14 +313,30 @@ def render(scene: Scene, size: int = SIZE) -> np.ndarray:
         img = (bg * 255.0).astype(np.uint8).copy()
         for obj, track in zip(scene.objects, tracks, strict=True):
             x, y, r, a = track[t][0] * scale, track[t][1] * scale, track[t][2] * scale, track[t][3]
-            colour = tuple(int(round(c * 255)) for c in obj.rgb)
-            if obj.shape == "circle":
-                cv2.circle(img, (int(round(x * 16)), int(round(y * 16))), int(round(r * 16)), colour, -1,
-                           cv2.LINE_AA, shift=4)
-            else:
-                cv2.fillPoly(img, [_polygon(obj.shape, x, y, r, a)], colour, cv2.LINE_AA, shift=4)
+            draw_shape(img, obj.shape, x, y, r, a, tuple(int(round(c * 255)) for c in obj.rgb))
         frames[t] = img
     return frames
+
+
+def draw_shape(img: np.ndarray, shape: str, x: float, y: float, r: float, a: float,
+               colour: tuple[int, ...]) -> None:
+    """Draw one filled, anti-aliased ``shape`` of radius ``r`` at (x, y) turned by ``a`` radians into ``img``."""
+    if shape == "circle":
+        cv2.circle(img, (int(round(x * 16)), int(round(y * 16))), int(round(r * 16)), colour, -1, cv2.LINE_AA,
+                   shift=4)
+    else:
+        cv2.fillPoly(img, [_polygon(shape, x, y, r, a)], colour, cv2.LINE_AA, shift=4)
+
+
+SILHOUETTE_EXTENT = 1.3  # a silhouette template spans +-1.3 radii (stars reach 1.25 r, triangles 1.15 r)
+
+
+def silhouette_template(shape: str, size: int) -> np.ndarray:
+    """(size, size) float32 coverage in [0, 1] of ``shape`` upright (angle 0), centred, spanning
+    +-``SILHOUETTE_EXTENT`` radii: the object-centred outline the layout planner learns to draw."""
+    img = np.zeros((size, size), np.uint8)
+    draw_shape(img, shape, size / 2, size / 2, size / (2 * SILHOUETTE_EXTENT), 0.0, (255,))
+    return img.astype(np.float32) / 255.0
 
 
 def object_tracks(scene: Scene) -> list[list[tuple[float, float, float, float]]]:

@@ -22,29 +22,44 @@ from pathlib import Path
 
 import torch
 
-from generator.layout_planner import LayoutPlanner, planner_inputs, scene_layout, track_motion
-from generator.scenes import caption_variant, make_scene
+from generator.layout_planner import (
+    LayoutPlanner,
+    planner_inputs,
+    scene_layout,
+    scene_silhouette_targets,
+    track_motion,
+)
+from generator.scenes import SHAPES, caption_variant, make_scene, silhouette_template
 from generator.text_encoder import load_minilm
 
 PLANNER_SEED_BASE = 40_000_000  # scene seeds of the planner's data (the latent cache uses 20_000_000 + i)
 VALIDATION_SEED_BASE = 41_000_000
 
 
-def caption_data(seeds: range) -> tuple[list[str], torch.Tensor, torch.Tensor]:
-    """Captions of the scenes of ``seeds`` with their (N, K, T, 3) tracks and (N, K) presence: two forward
-    phrasings each, plus the reversed clip's caption where it is describable and not a held-out triple."""
-    captions, tracks, present = [], [], []
+def caption_data(seeds: range, silhouette_size: int = 0) -> tuple[list[str], dict[str, torch.Tensor]]:
+    """Captions of the scenes of ``seeds`` with their targets: (N, K, T, 3) ``tracks`` and (N, K) ``present``,
+    and with ``silhouette_size`` the (N, K, S, S) upright ``templates``, (N, K, T) ``turns`` and (N,) ``forward``
+    (the turn is learned from forward clips only: "rotating" played backwards turns the other way, and a
+    regression over both directions would learn no turn). Two forward phrasings each, plus the reversed clip's
+    caption where it is describable and not a held-out triple."""
+    captions: list[str] = []
+    rows: dict[str, list[torch.Tensor]] = {"tracks": [], "present": [], "templates": [], "turns": [], "forward": []}
     for seed in seeds:
         scene = make_scene(seed)
         track, pres = scene_layout(scene)
+        templates, turns, _ = scene_silhouette_targets(scene, max(silhouette_size, 1))
         for caption, flip in ((scene.caption, False), (caption_variant(scene, 1), False),
                               (caption_variant(scene, 0, reverse=True), True)):
             if caption is None:
                 continue
             captions.append(caption)
-            tracks.append(track.flip(1) if flip else track)
-            present.append(pres)
-    return captions, torch.stack(tracks), torch.stack(present)
+            rows["tracks"].append(track.flip(1) if flip else track)
+            rows["present"].append(pres)
+            if silhouette_size:
+                rows["templates"].append(templates)
+                rows["turns"].append(turns)
+                rows["forward"].append(torch.tensor(not flip))
+    return captions, {k: torch.stack(v) for k, v in rows.items() if v}
 
 
 def encode(captions: list[str], batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,14 +72,22 @@ def encode(captions: list[str], batch: int = 256) -> tuple[torch.Tensor, torch.T
     return features[:, :length].contiguous(), mask[:, :length].contiguous()
 
 
-def losses(planner: LayoutPlanner, features: torch.Tensor, mask: torch.Tensor, tracks: torch.Tensor,
-           present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Track loss (mean squared error in frame fractions, x100, over present objects) and presence loss."""
+def losses(planner: LayoutPlanner, features: torch.Tensor, mask: torch.Tensor, targets: dict[str, torch.Tensor],
+           ) -> dict[str, torch.Tensor]:
+    """Track loss (mean squared error in frame fractions, x100, over present objects), presence loss and, for a
+    planner with an outline head, the template's cross-entropy and the turn's squared error (forward clips)."""
+    tracks, present = targets["tracks"], targets["present"]
     pred, logits = planner(features.float(), mask)
     err = ((pred - tracks) ** 2).mean(dim=(2, 3)) * present  # (B, K)
-    track_loss = 100.0 * err.sum() / present.sum()
-    presence_loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 1:], present[:, 1:])
-    return track_loss, presence_loss
+    out = {"track": 100.0 * err.sum() / present.sum(),
+           "presence": torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 1:], present[:, 1:])}
+    if planner.outline_head is not None:
+        templates, turns = planner.outlines(features.float(), mask)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(templates, targets["templates"], reduction="none")
+        out["outline"] = (bce.mean(dim=(2, 3)) * present).sum() / present.sum()
+        weight = present * targets["forward"][:, None].float()
+        out["turn"] = (((turns - targets["turns"]) ** 2).mean(dim=2) * weight).sum() / weight.sum().clamp_min(1)
+    return out
 
 
 def motion_accuracy(planner: LayoutPlanner, captions: list[str], tracks: torch.Tensor) -> dict:
@@ -97,6 +120,26 @@ def held_out_captions(count: int) -> tuple[list[str], torch.Tensor]:
     return [c for c, _, _ in prompts], tracks
 
 
+def held_out_triples(count: int) -> list[tuple[str, str, str]]:
+    """The (colour, shape, motion) triples of the ``count`` held-out evaluation captions."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.generator_eval import eval_prompts
+
+    return [triple for _, triple, _ in eval_prompts(count, "held-out")]
+
+
+def outline_accuracy(planner: LayoutPlanner, captions: list[str], shapes: list[str]) -> float:
+    """Share of captions whose planned first-object outline is closest (IoU) to the named shape's template."""
+    tokenizer, text_model = load_minilm()
+    templates, _ = planner.eval().plan_outlines(tokenizer, text_model, captions)
+    size = planner.config.silhouette_size
+    reference = torch.stack([torch.from_numpy(silhouette_template(s, size)) for s in SHAPES])  # (S, n, n)
+    got = templates[:, 0, None] > 0.5
+    ref = reference[None] > 0.5
+    iou = (got & ref).sum(dim=(2, 3)) / (got | ref).sum(dim=(2, 3)).clamp_min(1)
+    return sum(SHAPES[int(i)] == s for i, s in zip(iou.argmax(1), shapes, strict=True)) / max(1, len(shapes))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenes", type=int, default=8000)
@@ -107,6 +150,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--held-out-prompts", type=int, default=200, help="score the planner on these at the end")
+    p.add_argument("--silhouette-size", type=int, default=0,
+                   help="train the outline head too: upright templates of this many pixels a side (0 = none)")
     p.add_argument("--out", default="runs/layout_planner")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -114,9 +159,9 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    captions, tracks, present = caption_data(range(PLANNER_SEED_BASE, PLANNER_SEED_BASE + args.scenes))
-    val_captions, val_tracks, val_present = caption_data(
-        range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + args.val_scenes))
+    captions, targets = caption_data(range(PLANNER_SEED_BASE, PLANNER_SEED_BASE + args.scenes), args.silhouette_size)
+    val_captions, val_targets = caption_data(range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + args.val_scenes),
+                                             args.silhouette_size)
     cached = out / f"features_{args.scenes}_{args.val_scenes}.pt"  # MiniLM is most of the cost: encode once
     if cached.exists():
         features, mask, val_features, val_mask = torch.load(cached, weights_only=True)
@@ -126,7 +171,7 @@ def main() -> None:
         torch.save((features, mask, val_features, val_mask), cached)
     print(f"{len(captions)} training captions, {len(val_captions)} validation, encoded in {time.time() - t0:.0f} s",
           flush=True)
-    planner = LayoutPlanner()
+    planner = LayoutPlanner(silhouette_size=args.silhouette_size)
     opt = torch.optim.AdamW(planner.parameters(), lr=args.lr, weight_decay=0.01)
     gen = torch.Generator().manual_seed(args.seed)
     with open(out / "log.jsonl", "a") as log:
@@ -136,27 +181,30 @@ def main() -> None:
                 g["lr"] = lr
             idx = torch.randint(0, len(captions), (args.batch,), generator=gen)
             planner.train()
-            track_loss, presence_loss = losses(planner, features[idx], mask[idx], tracks[idx], present[idx])
+            parts = losses(planner, features[idx], mask[idx], {k: v[idx] for k, v in targets.items()})
             opt.zero_grad(set_to_none=True)
-            (track_loss + presence_loss).backward()
+            sum(parts.values()).backward()
             torch.nn.utils.clip_grad_norm_(planner.parameters(), 1.0)
             opt.step()
             if (step + 1) % 250 == 0 or step + 1 == args.steps:
                 planner.eval()
                 with torch.no_grad():
-                    val_track, val_presence = losses(planner, val_features, val_mask, val_tracks, val_present)
-                record = {"step": step + 1, "track_loss": float(track_loss), "presence_loss": float(presence_loss),
-                          "val_track_loss": float(val_track), "val_presence_loss": float(val_presence),
-                          "t": round(time.time() - t0, 1)}
+                    val_parts = losses(planner, val_features, val_mask, val_targets)
+                record = {"step": step + 1, **{f"{k}_loss": float(v) for k, v in parts.items()},
+                          **{f"val_{k}_loss": float(v) for k, v in val_parts.items()}, "t": round(time.time() - t0, 1)}
                 log.write(json.dumps(record) + "\n")
                 log.flush()
                 print(json.dumps(record), flush=True)
                 planner.save_pretrained(out)  # the newest weights, usable while training goes on
     planner.eval().save_pretrained(out)
-    report = {"validation (training triples, unseen scenes)": motion_accuracy(planner, val_captions, val_tracks)}
+    report = {"validation (training triples, unseen scenes)": motion_accuracy(planner, val_captions,
+                                                                              val_targets["tracks"])}
     if args.held_out_prompts:
         held_captions, held_tracks = held_out_captions(args.held_out_prompts)
         report["held-out evaluation prompts"] = motion_accuracy(planner, held_captions, held_tracks)
+        if args.silhouette_size:
+            report["held-out evaluation prompts"]["outline_shape_accuracy"] = outline_accuracy(
+                planner, held_captions, [t[1] for t in held_out_triples(args.held_out_prompts)])
     (out / "report.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
 

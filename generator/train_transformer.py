@@ -30,8 +30,14 @@ from diffusers import AutoencoderKL, WanTransformer3DModel
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from generator.layout_planner import MAX_OBJECTS, layout_heatmaps, scene_layout
-from generator.pipeline_videoguard import video_noise
+from generator.layout_planner import (
+    MAX_OBJECTS,
+    layout_heatmaps,
+    place_silhouettes,
+    scene_layout,
+    scene_silhouette_targets,
+)
+from generator.pipeline_videoguard import encode_silhouettes, video_noise
 from generator.scenes import SIZE, Scene, caption_variant, make_scene, object_tracks, render
 from generator.text_encoder import MAX_TOKENS, TEXT_DIM, encode_captions, load_minilm
 from generator.train_vae import to_tensor
@@ -212,6 +218,35 @@ def layout_maps(count: int, frames: int, latent_size: int, peak: float = 1.0) ->
     return layout_heatmaps(tracks, present, latent_size, peak).half()
 
 
+SILHOUETTE_TEMPLATE = 32  # pixels a side of the upright outline templates (the planner's ``silhouette_size``)
+
+
+def silhouette_maps(cache_dir: Path, vae_path: str, count: int, frames: int, batch: int = 8) -> torch.Tensor:
+    """(count, C, T, h, w) float16 VAE latents of the true outlines of cached clips ``0..count-1`` (the scenes'
+    shapes at their true angles, placed by ``place_silhouettes`` as the pipeline places the planned ones), cached
+    in ``<cache>/silhouettes_<count>.pt`` (an encode per frame, so built once)."""
+    path = cache_dir / f"silhouettes_{count}.pt"
+    if path.exists():
+        return torch.load(path, weights_only=True)
+    vae = AutoencoderKL.from_pretrained(vae_path).eval()
+    parts = []
+    for start in tqdm(range(0, count, batch), desc="silhouettes"):
+        rows = []
+        for i in range(start, min(start + batch, count)):
+            scene = make_scene(CACHE_SEED_BASE + i)
+            tracks, present = scene_layout(scene, frames)
+            templates, _, angles = scene_silhouette_targets(scene, SILHOUETTE_TEMPLATE, frames)
+            rows.append((templates, tracks, angles, present))
+        stacked = [torch.stack(col) for col in zip(*rows, strict=True)]
+        coverage = place_silhouettes(*stacked, SIZE)  # (b, T, H, W)
+        parts.append(encode_silhouettes(vae, coverage).half())
+    maps = torch.cat(parts)
+    tmp = path.with_suffix(".tmp")
+    torch.save(maps, tmp)
+    os.replace(tmp, path)
+    return maps
+
+
 def sample_batch(data: dict[str, torch.Tensor], n: int, uncond: torch.Tensor, gen: torch.Generator, batch: int,
                  dropout: float, layout_dropout: float = 0.0,
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -256,11 +291,17 @@ def train(args: argparse.Namespace) -> None:
         cache.ensure(args.clips)
         cache.data["text"] = recaption(tokenizer, text_model, cache.count, args.text_static_weight)
     del text_model
-    model = build_transformer(args.arch, args.layout_channels)
+    silhouette_channels = TRANSFORMER_CONFIG["out_channels"] if args.silhouette_gain else 0
+    extra_channels = args.layout_channels + silhouette_channels
+    model = build_transformer(args.arch, extra_channels)
     if args.layout_channels:
         cache.ensure(args.clips)
         _, _, frames, h, _ = cache.data["latents"].shape
         cache.data["layout"] = layout_maps(cache.count, frames, h, args.layout_peak)[:, :args.layout_channels]
+    if silhouette_channels:
+        silhouettes = silhouette_maps(Path(args.cache), args.vae, cache.count, frames)
+        cache.data["layout"] = torch.cat([cache.data["layout"], (args.silhouette_gain * silhouettes.float()).half()],
+                                         dim=1)
     if args.init_from and not ckpt_path.exists():
         # a fine-tune starts from another run's EMA weights (what that run exported), input widened if needed
         init = torch.load(args.init_from, weights_only=False)
@@ -322,7 +363,8 @@ def train(args: argparse.Namespace) -> None:
                 tmp = ckpt_path.with_suffix(".tmp")
                 torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                             "gen": gen.get_state(), "step": step + 1, "arch": args.arch,
-                            "layout_channels": args.layout_channels, "layout_peak": args.layout_peak}, tmp)
+                            "layout_channels": extra_channels, "layout_peak": args.layout_peak,
+                            "silhouette_gain": args.silhouette_gain}, tmp)
                 os.replace(tmp, ckpt_path)
 
 
@@ -349,6 +391,7 @@ def export(args: argparse.Namespace) -> None:
         noise_correlation=args.noise_correlation,
         text_static_weight=args.text_static_weight,
         layout_peak=state.get("layout_peak", 1.0),
+        silhouette_gain=state.get("silhouette_gain", 0.0),
     )
     pipe.save_pretrained(args.to)
     print(f"exported transformer step {state['step']} ({args.weights} weights) + {args.vae} -> {args.to}")
@@ -380,6 +423,9 @@ def main() -> None:
                    help="train: layout heatmap channels concatenated to the latents (0 = the committed model)")
     p.add_argument("--layout-peak", type=float, default=1.0,
                    help="train: height of the layout heatmaps (recorded in the checkpoint and exported)")
+    p.add_argument("--silhouette-gain", type=float, default=0.0,
+                   help="train: also condition on the VAE latents of the objects' outlines, times this (0 = none; "
+                        "needs --layout-channels 2 and --vae of the pipeline)")
     p.add_argument("--layout-dropout", type=float, default=0.1, help="train: share of samples without a layout")
     p.add_argument("--init-from", default=None,
                    help="train: checkpoint whose EMA weights start a new run (input widened with zero weights)")

@@ -1,0 +1,104 @@
+"""The layout stage's outlines: upright templates, their placement along a track (where the scene draws the
+object), the planner's outline head, and a pipeline directory whose transformer reads planned outlines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+
+from generator.layout_planner import LayoutPlanner, place_silhouettes, scene_layout, scene_silhouette_targets
+from generator.pipeline_videoguard import VideoguardTextToVideoPipeline, resample_frames
+from generator.scenes import SHAPES, SIZE, Scene, make_scene, render, silhouette_template
+from generator.text_encoder import load_minilm
+
+TINY_PLANNER = dict(hidden_dim=32, num_layers=1, num_heads=2)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return load_minilm()
+
+
+def test_when_templates_are_drawn_then_each_shape_has_its_own_outline() -> None:
+    templates = np.stack([silhouette_template(s, 32) for s in SHAPES])
+    assert templates.min() >= 0.0 and templates.max() == 1.0
+    areas = templates.sum(axis=(1, 2))
+    assert len(set(np.round(areas).tolist())) == len(SHAPES)  # circle, square, triangle, star differ in area
+    assert templates[:, 0, 0].max() == 0.0  # the corners stay empty: the shape fits inside the template
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_when_true_outlines_are_placed_then_they_cover_what_the_scene_draws(seed: int) -> None:
+    scene = make_scene(20_000_000 + seed)
+    tracks, present = scene_layout(scene)
+    templates, _, angles = scene_silhouette_targets(scene, 32)
+    coverage = place_silhouettes(templates[None], tracks[None], angles[None], present[None], SIZE)[0].numpy()
+    drawn = render(scene).astype(int)
+    empty = render(Scene(scene.seed, (), scene.background, scene.tone, scene.caption)).astype(int)
+    obj = np.abs(drawn - empty).sum(-1) > 30
+    placed = coverage > 0.5
+    assert (obj & placed).sum() / (obj | placed).sum() > 0.8
+
+
+def test_when_an_object_rotates_then_its_turn_grows_and_its_outline_turns() -> None:
+    scene = make_scene(3, triple=("red", "triangle", "rotating"), two_objects=False)
+    templates, turns, angles = scene_silhouette_targets(scene, 32)
+    assert turns[0, 0] == 0 and turns[0, -1] == pytest.approx(0.75 * np.pi, rel=1e-4)
+    tracks, present = scene_layout(scene)
+    coverage = place_silhouettes(templates[None], tracks[None], angles[None], present[None], SIZE)[0]
+    first, last = coverage[0] > 0.5, coverage[-1] > 0.5
+    assert (first & last).sum() / (first | last).sum() < 0.9
+
+
+def test_when_a_planner_has_an_outline_head_then_it_plans_templates_and_turns(minilm) -> None:
+    torch.manual_seed(0)
+    planner = LayoutPlanner(**TINY_PLANNER, silhouette_size=16).eval()
+    templates, turns = planner.plan_outlines(*minilm, ["a red star rotating", "a blue box"])
+    assert templates.shape == (2, 2, 16, 16) and turns.shape == (2, 2, 17)
+    assert float(templates.min()) >= 0.0 and float(templates.max()) <= 1.0
+    with pytest.raises(ValueError, match="outline head"):
+        LayoutPlanner(**TINY_PLANNER).plan_outlines(*minilm, ["a red star"])
+
+
+def test_when_frames_are_resampled_then_the_ends_stay_and_the_middle_is_linear() -> None:
+    values = torch.arange(5.0).view(1, 1, 5, 1).expand(1, 2, 5, 3)
+    out = resample_frames(values, 9)
+    assert out.shape == (1, 2, 9, 3)
+    torch.testing.assert_close(out[0, 0, :, 0], torch.arange(9.0) / 2)
+    assert resample_frames(values[..., 0], 9).shape == (1, 2, 9)
+
+
+def tiny_outline_pipeline(minilm) -> VideoguardTextToVideoPipeline:
+    tokenizer, text_model = minilm
+    torch.manual_seed(0)
+    transformer = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=8,
+                                        in_channels=16 + 2 + 16, out_channels=16, text_dim=384, freq_dim=16,
+                                        ffn_dim=32, num_layers=1, rope_max_seq_len=32)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=16, block_out_channels=(8, 8, 8, 8),
+                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+                        layers_per_block=1, norm_num_groups=4, shift_factor=0.0, scaling_factor=1.0)
+    return VideoguardTextToVideoPipeline(transformer=transformer, vae=vae,
+                                         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+                                         text_encoder=text_model, tokenizer=tokenizer,
+                                         layout_planner=LayoutPlanner(**TINY_PLANNER, silhouette_size=16).eval(),
+                                         default_num_frames=5, default_size=32, silhouette_gain=4.0)
+
+
+def test_when_an_outline_conditioned_directory_is_loaded_then_it_plans_outlines_and_draws(tmp_path, minilm) -> None:
+    tiny_outline_pipeline(minilm).save_pretrained(tmp_path)
+    pipe = VideoguardTextToVideoPipeline.from_pretrained(str(tmp_path))
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.config.silhouette_gain == 4.0 and pipe.layout_channels == 18
+    layout = pipe.plan_layout(["a red star moving left"], 5, (4, 4))
+    assert layout.shape == (1, 18, 5, 4, 4) and float(layout[:, 2:].abs().sum()) > 0
+    frames = pipe("a red star moving left", num_inference_steps=2, generator=torch.Generator().manual_seed(0)).frames
+    assert frames.shape == (1, 5, 32, 32, 3) and frames.dtype == np.uint8
+
+
+def test_when_the_planner_has_no_outline_head_but_the_transformer_reads_outlines_then_value_error(minilm) -> None:
+    pipe = tiny_outline_pipeline(minilm)
+    pipe.layout_planner = LayoutPlanner(**TINY_PLANNER).eval()
+    with pytest.raises(ValueError, match="outline head"):
+        pipe("a red circle", num_inference_steps=1)
