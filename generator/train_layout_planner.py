@@ -190,7 +190,7 @@ def main() -> None:
                 planner.eval()
                 with torch.no_grad():
                     val_parts = losses(planner, val_features, val_mask, val_targets)
-                record = {"step": step + 1, **{f"{k}_loss": float(v) for k, v in parts.items()},
+                record = {"step": step + 1, **{f"{k}_loss": float(v.detach()) for k, v in parts.items()},
                           **{f"val_{k}_loss": float(v) for k, v in val_parts.items()}, "t": round(time.time() - t0, 1)}
                 log.write(json.dumps(record) + "\n")
                 log.flush()
