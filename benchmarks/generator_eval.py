@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from generator.adapters import bundled_model_dir  # noqa: E402
 from generator.analyzer import analyse  # noqa: E402
-from generator.layout_planner import layout_heatmaps, scene_layout  # noqa: E402
+from generator.layout_planner import SILHOUETTE_SIZE, scene_layout, scene_silhouette_targets  # noqa: E402
 from generator.pipeline_videoguard import VideoguardTextToVideoPipeline  # noqa: E402
 from generator.scenes import HELD_OUT_TRIPLES, TRAIN_TRIPLES, make_scene, render  # noqa: E402
 from generator.train_vae import eval_psnr  # noqa: E402
@@ -86,11 +86,14 @@ def adherence(pipe: VideoguardTextToVideoPipeline, count: int, steps: int | None
         gen = torch.Generator().manual_seed(start + offset)
         given = None
         if pipe.layout_channels and layout != "planner":
-            truth = [scene_layout(make_scene(seed, triple=triple, two_objects=False)) for _, triple, seed in chunk]
+            scenes = [make_scene(seed, triple=triple, two_objects=False) for _, triple, seed in chunk]
+            truth = [scene_layout(scene) for scene in scenes]
+            outlines = [scene_silhouette_targets(scene, SILHOUETTE_SIZE) for scene in scenes]
             size = pipe.config.default_size // pipe.vae_scale_factor
-            given = layout_heatmaps(torch.stack([t for t, _ in truth]), torch.stack([p for _, p in truth]), size,
-                                    pipe.config.layout_peak)
-            given = given[:, :pipe.layout_channels] * (layout == "truth")
+            given = pipe.draw_layout(torch.stack([t for t, _ in truth]), torch.stack([p for _, p in truth]),
+                                     pipe.config.default_num_frames, (size, size),
+                                     torch.stack([o[0] for o in outlines]), torch.stack([o[2] for o in outlines]))
+            given = given * (layout == "truth")
         latents = pipe([c for c, _, _ in chunk], num_inference_steps=steps, guidance_scale=guidance,
                        generator=gen, output_type="latent", layout=given).frames  # (B, C, T, h, w)
         # The VAE decodes frame by frame, so decoding every ``frame_stride``-th latent frame gives exactly

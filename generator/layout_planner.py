@@ -37,6 +37,7 @@ from generator.text_encoder import MAX_TOKENS, TEXT_DIM, token_states
 
 MAX_OBJECTS = 2
 HEATMAP_SIGMA = 0.6  # Gaussian sigma as a fraction of the object's radius
+SILHOUETTE_SIZE = 32  # pixels a side of the upright outline templates (a template spans 2.6 radii: ~1-2 px each)
 
 
 def scene_layout(scene: Scene, num_frames: int = NUM_FRAMES, max_objects: int = MAX_OBJECTS,

@@ -178,18 +178,29 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
                                static_weight=self.config.text_static_weight)
 
     def plan_layout(self, prompts: list[str], num_frames: int, size: tuple[int, int]) -> torch.Tensor:
-        """(B, layout_channels, T, h, w) layout of ``prompts`` planned by the layout planner: one heatmap per
-        object and, for a transformer trained with silhouettes (``silhouette_gain``), the VAE latents of the
-        planned outlines placed along the tracks (see layout_planner)."""
+        """(B, layout_channels, T, h, w) layout of ``prompts`` planned by the layout planner (see ``draw_layout``)."""
         tracks, present = self.layout_planner.plan(self.tokenizer, self.text_encoder, prompts)
-        tracks = resample_frames(tracks, num_frames)  # the planner's frames spread over the clip's
+        templates = angles = None
+        if self.config.silhouette_gain:
+            templates, angles = self.layout_planner.plan_outlines(self.tokenizer, self.text_encoder, prompts)
+        return self.draw_layout(tracks, present, num_frames, size, templates, angles)
+
+    def draw_layout(self, tracks: torch.Tensor, present: torch.Tensor, num_frames: int, size: tuple[int, int],
+                    templates: torch.Tensor | None = None, angles: torch.Tensor | None = None) -> torch.Tensor:
+        """A layout (``tracks`` (B, K, T, 3), ``present`` (B, K) and, for a transformer trained with outlines
+        (``silhouette_gain``), upright ``templates`` (B, K, S, S) and ``angles`` (B, K, T)) -> the
+        (B, layout_channels, T, h, w) channels the transformer reads: one heatmap per object, then the VAE
+        latents of the outlines placed along the tracks (see layout_planner). The layout's frames are spread
+        over the clip's ``num_frames``."""
+        tracks = resample_frames(tracks, num_frames)
         silhouette_channels = self.vae.config.latent_channels if self.config.silhouette_gain else 0
         heatmaps = layout_heatmaps(tracks, present, size, self.config.layout_peak)
         layout = heatmaps[:, : self.layout_channels - silhouette_channels]
         if silhouette_channels:
-            templates, turns = self.layout_planner.plan_outlines(self.tokenizer, self.text_encoder, prompts)
+            if templates is None or angles is None:
+                raise ValueError("this transformer reads outlines: pass `templates` and `angles`")
             pixels = (size[0] * self.vae_scale_factor, size[1] * self.vae_scale_factor)
-            coverage = place_silhouettes(templates, tracks, resample_frames(turns, num_frames), present, pixels)
+            coverage = place_silhouettes(templates, tracks, resample_frames(angles, num_frames), present, pixels)
             layout = torch.cat([layout, self.config.silhouette_gain * encode_silhouettes(self.vae, coverage)], dim=1)
         return layout
 

@@ -150,7 +150,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--held-out-prompts", type=int, default=200, help="score the planner on these at the end")
-    p.add_argument("--silhouette-size", type=int, default=0,
+    p.add_argument("--silhouette-size", type=int, default=0,  # the pipeline uses SILHOUETTE_SIZE (32)
                    help="train the outline head too: upright templates of this many pixels a side (0 = none)")
     p.add_argument("--out", default="runs/layout_planner")
     args = p.parse_args()

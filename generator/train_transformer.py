@@ -32,6 +32,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from generator.layout_planner import (
     MAX_OBJECTS,
+    SILHOUETTE_SIZE,
     layout_heatmaps,
     place_silhouettes,
     scene_layout,
@@ -218,9 +219,6 @@ def layout_maps(count: int, frames: int, latent_size: int, peak: float = 1.0) ->
     return layout_heatmaps(tracks, present, latent_size, peak).half()
 
 
-SILHOUETTE_TEMPLATE = 32  # pixels a side of the upright outline templates (the planner's ``silhouette_size``)
-
-
 def silhouette_maps(cache_dir: Path, vae_path: str, count: int, frames: int, batch: int = 8) -> torch.Tensor:
     """(count, C, T, h, w) float16 VAE latents of the true outlines of cached clips ``0..count-1`` (the scenes'
     shapes at their true angles, placed by ``place_silhouettes`` as the pipeline places the planned ones), cached
@@ -235,7 +233,7 @@ def silhouette_maps(cache_dir: Path, vae_path: str, count: int, frames: int, bat
         for i in range(start, min(start + batch, count)):
             scene = make_scene(CACHE_SEED_BASE + i)
             tracks, present = scene_layout(scene, frames)
-            templates, _, angles = scene_silhouette_targets(scene, SILHOUETTE_TEMPLATE, frames)
+            templates, _, angles = scene_silhouette_targets(scene, SILHOUETTE_SIZE, frames)
             rows.append((templates, tracks, angles, present))
         stacked = [torch.stack(col) for col in zip(*rows, strict=True)]
         coverage = place_silhouettes(*stacked, SIZE)  # (b, T, H, W)

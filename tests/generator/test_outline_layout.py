@@ -102,3 +102,18 @@ def test_when_the_planner_has_no_outline_head_but_the_transformer_reads_outlines
     pipe.layout_planner = LayoutPlanner(**TINY_PLANNER).eval()
     with pytest.raises(ValueError, match="outline head"):
         pipe("a red circle", num_inference_steps=1)
+
+
+def test_when_a_true_layout_is_drawn_then_outlines_are_required_and_change_the_channels(minilm) -> None:
+    pipe = tiny_outline_pipeline(minilm)
+    scene = make_scene(5, triple=("red", "star", "left"), two_objects=False)
+    tracks, present = scene_layout(scene)
+    templates, _, angles = scene_silhouette_targets(scene, 16)
+    with pytest.raises(ValueError, match="templates"):
+        pipe.draw_layout(tracks[None], present[None], 5, (4, 4))
+    star = pipe.draw_layout(tracks[None], present[None], 5, (4, 4), templates[None], angles[None])
+    circle = torch.from_numpy(silhouette_template("circle", 16))[None, None].expand(1, 2, 16, 16)
+    other = pipe.draw_layout(tracks[None], present[None], 5, (4, 4), circle, angles[None])
+    assert star.shape == (1, 18, 5, 4, 4)
+    torch.testing.assert_close(star[:, :2], other[:, :2])  # the same heatmaps
+    assert not torch.allclose(star[:, 2:], other[:, 2:])  # another outline
