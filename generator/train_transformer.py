@@ -88,6 +88,16 @@ def widen_input(state: dict[str, torch.Tensor], in_channels: int) -> dict[str, t
     return {**state, "patch_embedding.weight": torch.cat([weight, pad], dim=1)}
 
 
+def regain_inputs(state: dict[str, torch.Tensor], channels: int, old_gain: float, new_gain: float,
+                  ) -> dict[str, torch.Tensor]:
+    """A state dict whose last ``channels`` input channels read inputs ``new_gain / old_gain`` times larger and
+    compute the same function: their ``patch_embedding`` weights shrink by that factor. Why: Adam moves each
+    weight by about the learning rate, so a larger gain is a larger learning rate for those channels only."""
+    weight = state["patch_embedding.weight"].clone()
+    weight[:, -channels:] *= old_gain / new_gain
+    return {**state, "patch_embedding.weight": weight}
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Stage 1: the latent cache
 # ---------------------------------------------------------------------------------------------------------
@@ -303,7 +313,11 @@ def train(args: argparse.Namespace) -> None:
     if args.init_from and not ckpt_path.exists():
         # a fine-tune starts from another run's EMA weights (what that run exported), input widened if needed
         init = torch.load(args.init_from, weights_only=False)
-        model.load_state_dict(widen_input(init["ema"], model.config.in_channels))
+        weights = widen_input(init["ema"], model.config.in_channels)
+        old_gain = init.get("silhouette_gain", 0.0)
+        if silhouette_channels and old_gain:
+            weights = regain_inputs(weights, silhouette_channels, old_gain, args.silhouette_gain)
+        model.load_state_dict(weights)
         print(f"initialised from {args.init_from} (step {init['step']})", flush=True)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.99))

@@ -14,7 +14,7 @@ from generator.layout_planner import LayoutPlanner, layout_heatmaps, planner_inp
 from generator.pipeline_videoguard import VideoguardTextToVideoPipeline
 from generator.scenes import SIZE, make_scene, object_tracks
 from generator.text_encoder import load_minilm
-from generator.train_transformer import widen_input
+from generator.train_transformer import regain_inputs, widen_input
 
 TINY_PLANNER = dict(hidden_dim=32, num_layers=1, num_heads=2)
 
@@ -95,6 +95,22 @@ def test_when_patch_embedding_is_widened_then_the_model_ignores_the_new_channels
         want = plain(x, t, text, return_dict=False)[0]
         got = wide(torch.cat([x, torch.rand(1, 2, 3, 8, 8)], dim=1), t, text, return_dict=False)[0]
     torch.testing.assert_close(got, want)
+
+
+def test_when_the_outline_gain_changes_then_the_regained_model_computes_the_same() -> None:
+    config = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=8, in_channels=6, out_channels=4,
+                  text_dim=384, freq_dim=16, ffn_dim=32, num_layers=1, rope_max_seq_len=32)
+    torch.manual_seed(0)
+    model = WanTransformer3DModel(**config).eval()
+    regained = WanTransformer3DModel(**config).eval()
+    regained.load_state_dict(regain_inputs(model.state_dict(), 2, 4.0, 16.0))
+    x, cond = torch.randn(1, 4, 3, 8, 8), torch.randn(1, 2, 3, 8, 8)
+    text, t = torch.randn(1, 5, 384), torch.tensor([9.0])
+    with torch.no_grad():
+        want = model(torch.cat([x, 4.0 * cond], dim=1), t, text, return_dict=False)[0]
+        got = regained(torch.cat([x, 16.0 * cond], dim=1), t, text, return_dict=False)[0]
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(regained.patch_embedding.weight[:, 4:], model.patch_embedding.weight[:, 4:])
 
 
 def tiny_layout_pipeline(minilm) -> VideoguardTextToVideoPipeline:
