@@ -86,10 +86,10 @@ def scene_silhouette_targets(scene: Scene, size: int, num_frames: int = NUM_FRAM
 
 
 def place_silhouettes(templates: torch.Tensor, tracks: torch.Tensor, angles: torch.Tensor, present: torch.Tensor,
-                      size: int | tuple[int, int]) -> torch.Tensor:
+                      size: int | tuple[int, int], *, per_object: bool = False) -> torch.Tensor:
     """(B, K, S, S) upright outline templates in [0, 1], (B, K, T, 3) tracks, (B, K, T) angles and (B, K)
-    presence -> (B, T, h, w) coverage of all objects (their maximum), each template scaled to its radius,
-    turned by its angle and moved to its centre.
+    presence -> (B, T, h, w) coverage of all objects (their maximum; (B, K, T, h, w) one per object with
+    ``per_object``), each template scaled to its radius, turned by its angle and moved to its centre.
 
     Why a fixed placement of a learned outline: the transformer reads 4 x 4 latent pixels per token and drew
     ragged outlines from a blob; the planner learns each object's outline once, upright, and where it goes
@@ -110,7 +110,22 @@ def place_silhouettes(templates: torch.Tensor, tracks: torch.Tensor, angles: tor
     sampled = torch.nn.functional.grid_sample(templates.reshape(batch * slots, 1, *templates.shape[-2:]), grid,
                                               mode="bilinear", padding_mode="zeros", align_corners=False)
     sampled = sampled.view(batch, slots, frames, height, width) * present[..., None, None, None]
-    return sampled.amax(dim=1)
+    return sampled if per_object else sampled.amax(dim=1)
+
+
+SKETCH_BACKGROUND = 0.5  # mid grey: the sketch says nothing about the background, the sampler draws it
+
+
+def paint_sketch(coverage: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
+    """(B, K, T, H, W) per-object coverage and (B, K, 3) RGB -> (B, T, 3, H, W) frames in [0, 1]: each object
+    in its colour over mid grey, later slots over earlier ones. A sampler may start from this sketch
+    (SDEdit, Meng et al. 2022) instead of pure noise."""
+    batch, slots, frames, height, width = coverage.shape
+    frames_rgb = torch.full((batch, frames, 3, height, width), SKETCH_BACKGROUND, device=coverage.device)
+    for k in range(slots):
+        alpha = coverage[:, k, :, None]  # (B, T, 1, H, W)
+        frames_rgb = frames_rgb * (1 - alpha) + alpha * colours[:, k, None, :, None, None]
+    return frames_rgb
 
 
 STATIC_WEIGHT = 7.5  # scales MiniLM's static word-piece embeddings (norm ~1.1) to its contextual states' (~8.5)
@@ -141,7 +156,7 @@ class LayoutPlanner(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(self, input_dim: int = 2 * TEXT_DIM, hidden_dim: int = 128, num_layers: int = 2, num_heads: int = 4,
                  max_tokens: int = MAX_TOKENS, num_frames: int = NUM_FRAMES, max_objects: int = MAX_OBJECTS,
-                 silhouette_size: int = 0) -> None:
+                 silhouette_size: int = 0, predict_colour: bool = False) -> None:
         super().__init__()
         self.in_proj = nn.Linear(input_dim, hidden_dim)
         self.position = nn.Parameter(torch.zeros(max_tokens, hidden_dim))
@@ -158,6 +173,8 @@ class LayoutPlanner(ModelMixin, ConfigMixin):
         self.outline_head = nn.Sequential(nn.Linear(hidden_dim, 2 * hidden_dim), nn.GELU(),
                                           nn.Linear(2 * hidden_dim, silhouette_size**2 + num_frames),
                                           ) if silhouette_size else None
+        # the colour head (optional): each object's RGB, for the sketch a sampler may start from
+        self.colour_head = nn.Linear(hidden_dim, 3) if predict_colour else None
 
     def _slots(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, L, input_dim) features, (B, L) bool mask -> (B, K, hidden) one summary per object slot."""
@@ -185,6 +202,12 @@ class LayoutPlanner(ModelMixin, ConfigMixin):
         templates = out[..., : size * size].unflatten(-1, (size, size))
         return templates, out[..., size * size:]
 
+    def colours(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, L, input_dim) features, (B, L) mask -> (B, K, 3) RGB in [0, 1] (for a planner with a colour head)."""
+        if self.colour_head is None:
+            raise ValueError("this planner has no colour head")
+        return torch.sigmoid(self.colour_head(self._slots(features, mask)))
+
     @torch.no_grad()
     def plan(self, tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedModel, captions: list[str],
              ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,6 +225,13 @@ class LayoutPlanner(ModelMixin, ConfigMixin):
         features, mask = planner_inputs(tokenizer, text_model, captions, self.config.max_tokens)
         templates, turns = self.outlines(features.to(self.dtype), mask)
         return torch.sigmoid(templates.float()), turns.float()
+
+    @torch.no_grad()
+    def plan_colours(self, tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedModel, captions: list[str],
+                     ) -> torch.Tensor:
+        """Captions -> (B, K, 3) RGB in [0, 1] of each object slot."""
+        features, mask = planner_inputs(tokenizer, text_model, captions, self.config.max_tokens)
+        return self.colours(features.to(self.dtype), mask).float()
 
 
 def track_motion(track: torch.Tensor, *, travel_min: float = 0.12, grow_ratio: float = 1.8) -> str:

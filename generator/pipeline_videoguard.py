@@ -22,7 +22,7 @@ from diffusers import AutoencoderKL, DiffusionPipeline, FlowMatchEulerDiscreteSc
 from diffusers.utils import BaseOutput
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from generator.layout_planner import LayoutPlanner, layout_heatmaps, place_silhouettes
+from generator.layout_planner import LayoutPlanner, layout_heatmaps, paint_sketch, place_silhouettes
 from generator.text_encoder import MAX_TOKENS, encode_captions, load_minilm
 
 OUTPUT_TYPES = ("uint8", "np", "pt", "latent")
@@ -54,15 +54,19 @@ def video_noise(shape: tuple[int, ...], correlation: float, generator: torch.Gen
 
 
 @torch.no_grad()
+def encode_frames(vae: AutoencoderKL, frames: torch.Tensor) -> torch.Tensor:
+    """(B, T, 3, H, W) frames in [0, 1] -> (B, C, T, h, w) normalised latents of the per-frame VAE."""
+    batch, num_frames = frames.shape[:2]
+    z = vae.encode((frames.flatten(0, 1) * 2 - 1).to(vae.dtype)).latent_dist.mode().float()  # (B*T, C, h, w)
+    z = (z - vae.config.shift_factor) * vae.config.scaling_factor
+    return z.unflatten(0, (batch, num_frames)).transpose(1, 2)
+
+
 def encode_silhouettes(vae: AutoencoderKL, coverage: torch.Tensor) -> torch.Tensor:
     """(B, T, H, W) object coverage in [0, 1] -> (B, C, T, h, w) normalised VAE latents of the white-on-black
     silhouette video. Why the VAE's own latents: the transformer writes outlines in that code, 4 x 4 latent
     pixels per token, and a silhouette in the same code tells it which latent pixels an edge crosses and how."""
-    batch, frames, height, width = coverage.shape
-    x = (coverage.reshape(batch * frames, 1, height, width) * 2 - 1).expand(-1, 3, -1, -1)
-    z = vae.encode(x.to(vae.dtype)).latent_dist.mode().float()  # (B*T, C, h, w)
-    z = (z - vae.config.shift_factor) * vae.config.scaling_factor
-    return z.unflatten(0, (batch, frames)).transpose(1, 2)
+    return encode_frames(vae, coverage[:, :, None].expand(-1, -1, 3, -1, -1))
 
 
 def resample_frames(values: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -96,6 +100,7 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
         text_static_weight: float = 0.0,
         layout_peak: float = 1.0,
         silhouette_gain: float = 0.0,
+        sketch_strength: float = 1.0,
     ) -> None:
         super().__init__()
         self.register_modules(
@@ -112,6 +117,7 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
             text_static_weight=text_static_weight,
             layout_peak=layout_peak,
             silhouette_gain=silhouette_gain,
+            sketch_strength=sketch_strength,
         )
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
 
@@ -136,7 +142,8 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
     # -----------------------------------------------------------------------------------------------------
 
     def check_inputs(self, prompt: Any, num_frames: int, height: int, width: int, num_inference_steps: int,
-                     guidance_scale: float, output_type: str, layout: torch.Tensor | None = None) -> None:
+                     guidance_scale: float, output_type: str, layout: torch.Tensor | None = None,
+                     strength: float = 1.0) -> None:
         if isinstance(prompt, str):
             prompt = [prompt]
         if not isinstance(prompt, list) or not prompt or not all(isinstance(p, str) for p in prompt):
@@ -155,6 +162,13 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
             raise ValueError(f"`num_inference_steps` has to be >= 1 but is {num_inference_steps}")
         if guidance_scale < 0:
             raise ValueError(f"`guidance_scale` has to be >= 0 but is {guidance_scale}")
+        if not 0.0 < strength <= 1.0 or int(num_inference_steps * strength) < 1:
+            raise ValueError(f"`strength` has to be in (0, 1] and leave at least one of the {num_inference_steps} "
+                             f"steps but is {strength}")
+        if strength < 1.0 and (layout is not None or self.layout_planner is None
+                               or self.layout_planner.colour_head is None or self.layout_planner.outline_head is None):
+            raise ValueError("`strength` below 1 starts from the planner's sketch: it needs a layout planner with "
+                             "outline and colour heads, and no `layout`")
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"`output_type` has to be one of {OUTPUT_TYPES} but is {output_type!r}")
         if layout is not None:
@@ -204,6 +218,18 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
             layout = torch.cat([layout, self.config.silhouette_gain * encode_silhouettes(self.vae, coverage)], dim=1)
         return layout
 
+    def plan_sketch(self, prompts: list[str], num_frames: int, size: tuple[int, int]) -> torch.Tensor:
+        """(B, C, T, h, w) latents of the planned layout painted as a sketch (each object's planned outline in its
+        planned colour over grey, ``layout_planner.paint_sketch``), for sampling to start from (``strength``)."""
+        planner, tokenizer, text_model = self.layout_planner, self.tokenizer, self.text_encoder
+        tracks, present = planner.plan(tokenizer, text_model, prompts)
+        templates, angles = planner.plan_outlines(tokenizer, text_model, prompts)
+        tracks, angles = resample_frames(tracks, num_frames), resample_frames(angles, num_frames)
+        pixels = (size[0] * self.vae_scale_factor, size[1] * self.vae_scale_factor)
+        coverage = place_silhouettes(templates, tracks, angles, present, pixels, per_object=True)
+        colours = planner.plan_colours(tokenizer, text_model, prompts)
+        return encode_frames(self.vae, paint_sketch(coverage, colours))
+
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, output_type: str = "uint8") -> Any:
         """(B, C, T, h, w) normalised latents -> frames in ``output_type`` (see the output class)."""
@@ -233,19 +259,24 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
         output_type: str = "uint8",
         return_dict: bool = True,
         layout: torch.Tensor | None = None,
+        strength: float | None = None,
     ) -> VideoguardPipelineOutput | tuple[Any]:
         """``layout``: (B, layout_channels, T, h, w) heatmaps to draw instead of the planner's (for a
-        layout-conditioned transformer only; zeros = no layout, as in the training's layout dropout)."""
+        layout-conditioned transformer only; zeros = no layout, as in the training's layout dropout).
+        ``strength`` (default: the config's ``sketch_strength``): 1 starts from pure noise; below 1 sampling starts
+        from the planner's sketch noised to that level and runs that share of the steps, as diffusers'
+        video-to-video pipelines do with their input video (needs a planner with outline and colour heads)."""
         cfg = self.config
         num_frames = cfg.default_num_frames if num_frames is None else num_frames
         height = cfg.default_size if height is None else height
         width = cfg.default_size if width is None else width
         num_inference_steps = cfg.default_num_inference_steps if num_inference_steps is None else num_inference_steps
         guidance_scale = cfg.default_guidance_scale if guidance_scale is None else guidance_scale
+        strength = cfg.sketch_strength if strength is None else strength
 
         # 1. Check inputs
         self.check_inputs(prompt, num_frames, height, width, num_inference_steps, guidance_scale, output_type,
-                          layout)
+                          layout, strength)
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         batch = len(prompts)
         do_cfg = guidance_scale > 1.0
@@ -260,17 +291,20 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
             text = torch.cat([self.encode_prompt(negatives), text])  # (2B, L, 384)
         text = text.to(self.transformer.dtype)
 
-        # 3. Prepare timesteps
+        # 3. Prepare timesteps (from a sketch, only the last ``strength`` share of them, as video-to-video does)
         self.scheduler.set_timesteps(num_inference_steps)
-        timesteps = self.scheduler.timesteps
+        timesteps = self.scheduler.timesteps[num_inference_steps - int(num_inference_steps * strength):]
 
-        # 4. Prepare latents: pure noise
+        # 4. Prepare latents: pure noise, or the planner's sketch noised to the first timestep's level
         shape = (batch, self.transformer.config.out_channels, num_frames,
                  height // self.vae_scale_factor, width // self.vae_scale_factor)
         if latents is None:
             latents = video_noise(shape, cfg.noise_correlation, generator)
         elif tuple(latents.shape) != shape:
             raise ValueError(f"`latents` has to have shape {shape} but has {tuple(latents.shape)}")
+        if strength < 1.0:
+            sketch = self.plan_sketch(prompts, num_frames, shape[-2:])
+            latents = self.scheduler.scale_noise(sketch, timesteps[:1].expand(batch), latents)
 
         # 5. The layout: planned from the prompt unless given; both guidance branches draw the same layout (only
         # the text differs between them, so guidance pushes towards the caption's colour and shape, not elsewhere)

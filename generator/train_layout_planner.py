@@ -13,6 +13,7 @@ tell planner errors from renderer errors, and are not used for any choice.
 from __future__ import annotations
 
 import argparse
+import colorsys
 import json
 import math
 import sys
@@ -29,7 +30,7 @@ from generator.layout_planner import (
     scene_silhouette_targets,
     track_motion,
 )
-from generator.scenes import SHAPES, caption_variant, make_scene, silhouette_template
+from generator.scenes import COLOURS, SHAPES, caption_variant, make_scene, silhouette_template
 from generator.text_encoder import load_minilm
 
 PLANNER_SEED_BASE = 40_000_000  # scene seeds of the planner's data (the latent cache uses 20_000_000 + i)
@@ -43,11 +44,15 @@ def caption_data(seeds: range, silhouette_size: int = 0) -> tuple[list[str], dic
     regression over both directions would learn no turn). Two forward phrasings each, plus the reversed clip's
     caption where it is describable and not a held-out triple."""
     captions: list[str] = []
-    rows: dict[str, list[torch.Tensor]] = {"tracks": [], "present": [], "templates": [], "turns": [], "forward": []}
+    rows: dict[str, list[torch.Tensor]] = {"tracks": [], "present": [], "templates": [], "turns": [], "forward": [],
+                                           "colours": []}
     for seed in seeds:
         scene = make_scene(seed)
         track, pres = scene_layout(scene)
         templates, turns, _ = scene_silhouette_targets(scene, max(silhouette_size, 1))
+        colours = torch.zeros(pres.shape[0], 3)
+        for k, obj in enumerate(scene.objects[: pres.shape[0]]):
+            colours[k] = torch.tensor(obj.rgb)
         for caption, flip in ((scene.caption, False), (caption_variant(scene, 1), False),
                               (caption_variant(scene, 0, reverse=True), True)):
             if caption is None:
@@ -55,6 +60,7 @@ def caption_data(seeds: range, silhouette_size: int = 0) -> tuple[list[str], dic
             captions.append(caption)
             rows["tracks"].append(track.flip(1) if flip else track)
             rows["present"].append(pres)
+            rows["colours"].append(colours)
             if silhouette_size:
                 rows["templates"].append(templates)
                 rows["turns"].append(turns)
@@ -87,6 +93,9 @@ def losses(planner: LayoutPlanner, features: torch.Tensor, mask: torch.Tensor, t
         out["outline"] = (bce.mean(dim=(2, 3)) * present).sum() / present.sum()
         weight = present * targets["forward"][:, None].float()
         out["turn"] = (((turns - targets["turns"]) ** 2).mean(dim=2) * weight).sum() / weight.sum().clamp_min(1)
+    if planner.colour_head is not None:
+        err = ((planner.colours(features.float(), mask) - targets["colours"]) ** 2).mean(dim=2) * present
+        out["colour"] = 10.0 * err.sum() / present.sum()
     return out
 
 
@@ -140,6 +149,18 @@ def outline_accuracy(planner: LayoutPlanner, captions: list[str], shapes: list[s
     return sum(SHAPES[int(i)] == s for i, s in zip(iou.argmax(1), shapes, strict=True)) / max(1, len(shapes))
 
 
+def colour_accuracy(planner: LayoutPlanner, captions: list[str], colours: list[str]) -> float:
+    """Share of captions whose planned first-object RGB has the named colour's hue (nearest of ``COLOURS``)."""
+    tokenizer, text_model = load_minilm()
+    rgb = planner.eval().plan_colours(tokenizer, text_model, captions)[:, 0]
+    names, hues = list(COLOURS), list(COLOURS.values())
+    hits = 0
+    for (r, g, b), want in zip(rgb.tolist(), colours, strict=True):
+        hue = colorsys.rgb_to_hsv(r, g, b)[0] * 360.0
+        hits += names[min(range(len(hues)), key=lambda i: min(abs(hue - hues[i]), 360 - abs(hue - hues[i])))] == want
+    return hits / max(1, len(colours))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenes", type=int, default=8000)
@@ -150,6 +171,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--held-out-prompts", type=int, default=200, help="score the planner on these at the end")
+    p.add_argument("--colour-head", action="store_true", help="train a colour head too (each object's RGB)")
     p.add_argument("--silhouette-size", type=int, default=0,  # the pipeline uses SILHOUETTE_SIZE (32)
                    help="train the outline head too: upright templates of this many pixels a side (0 = none)")
     p.add_argument("--out", default="runs/layout_planner")
@@ -171,7 +193,7 @@ def main() -> None:
         torch.save((features, mask, val_features, val_mask), cached)
     print(f"{len(captions)} training captions, {len(val_captions)} validation, encoded in {time.time() - t0:.0f} s",
           flush=True)
-    planner = LayoutPlanner(silhouette_size=args.silhouette_size)
+    planner = LayoutPlanner(silhouette_size=args.silhouette_size, predict_colour=args.colour_head)
     opt = torch.optim.AdamW(planner.parameters(), lr=args.lr, weight_decay=0.01)
     gen = torch.Generator().manual_seed(args.seed)
     with open(out / "log.jsonl", "a") as log:
@@ -205,6 +227,9 @@ def main() -> None:
         if args.silhouette_size:
             report["held-out evaluation prompts"]["outline_shape_accuracy"] = outline_accuracy(
                 planner, held_captions, [t[1] for t in held_out_triples(args.held_out_prompts)])
+        if args.colour_head:
+            report["held-out evaluation prompts"]["colour_accuracy"] = colour_accuracy(
+                planner, held_captions, [t[0] for t in held_out_triples(args.held_out_prompts)])
     (out / "report.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
 

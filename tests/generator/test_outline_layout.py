@@ -8,7 +8,14 @@ import pytest
 import torch
 from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
 
-from generator.layout_planner import LayoutPlanner, place_silhouettes, scene_layout, scene_silhouette_targets
+from generator.layout_planner import (
+    SKETCH_BACKGROUND,
+    LayoutPlanner,
+    paint_sketch,
+    place_silhouettes,
+    scene_layout,
+    scene_silhouette_targets,
+)
 from generator.pipeline_videoguard import VideoguardTextToVideoPipeline, resample_frames
 from generator.scenes import SHAPES, SIZE, Scene, make_scene, render, silhouette_template
 from generator.text_encoder import load_minilm
@@ -82,7 +89,8 @@ def tiny_outline_pipeline(minilm) -> VideoguardTextToVideoPipeline:
     return VideoguardTextToVideoPipeline(transformer=transformer, vae=vae,
                                          scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
                                          text_encoder=text_model, tokenizer=tokenizer,
-                                         layout_planner=LayoutPlanner(**TINY_PLANNER, silhouette_size=16).eval(),
+                                         layout_planner=LayoutPlanner(**TINY_PLANNER, silhouette_size=16,
+                                                                      predict_colour=True).eval(),
                                          default_num_frames=5, default_size=32, silhouette_gain=4.0)
 
 
@@ -117,3 +125,47 @@ def test_when_a_true_layout_is_drawn_then_outlines_are_required_and_change_the_c
     assert star.shape == (1, 18, 5, 4, 4)
     torch.testing.assert_close(star[:, :2], other[:, :2])  # the same heatmaps
     assert not torch.allclose(star[:, 2:], other[:, 2:])  # another outline
+
+
+def test_when_a_sketch_is_painted_then_objects_take_their_colour_over_grey_and_later_slots_win() -> None:
+    coverage = torch.zeros(1, 2, 1, 8, 8)
+    coverage[0, 0, 0, 2:6, 2:6] = 1.0
+    coverage[0, 1, 0, 4:8, 4:8] = 1.0
+    colours = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])
+    frames = paint_sketch(coverage, colours)  # (1, 1, 3, 8, 8)
+    assert frames.shape == (1, 1, 3, 8, 8)
+    torch.testing.assert_close(frames[0, 0, :, 0, 0], torch.full((3,), SKETCH_BACKGROUND))
+    torch.testing.assert_close(frames[0, 0, :, 3, 3], colours[0, 0])
+    torch.testing.assert_close(frames[0, 0, :, 5, 5], colours[0, 1])  # the second object is drawn over the first
+
+
+def test_when_sampling_starts_from_the_sketch_then_it_runs_fewer_steps_and_draws_another_clip(minilm) -> None:
+    pipe = tiny_outline_pipeline(minilm)
+    pipe.set_progress_bar_config(disable=True)
+    calls = []
+    pipe.transformer.register_forward_hook(lambda *_: calls.append(1))
+
+    def run(strength: float) -> torch.Tensor:
+        return pipe("a red star moving left", num_inference_steps=4, strength=strength, output_type="latent",
+                    generator=torch.Generator().manual_seed(0)).frames
+
+    from_noise = run(1.0)
+    assert len(calls) == 4
+    from_sketch = run(0.5)
+    assert len(calls) == 4 + 2 and not torch.allclose(from_noise, from_sketch)
+    colours = pipe.layout_planner.plan_colours(*minilm, ["a red star"])
+    assert colours.shape == (1, 2, 3) and float(colours.min()) >= 0.0 and float(colours.max()) <= 1.0
+
+
+@pytest.mark.parametrize("strength", [0.0, 1.5, 0.1])
+def test_when_strength_is_out_of_range_or_leaves_no_step_then_value_error(minilm, strength: float) -> None:
+    pipe = tiny_outline_pipeline(minilm)
+    with pytest.raises(ValueError, match="strength"):
+        pipe("a red star", num_inference_steps=4, strength=strength)
+
+
+def test_when_the_planner_cannot_sketch_then_strength_below_one_is_a_value_error(minilm) -> None:
+    pipe = tiny_outline_pipeline(minilm)
+    pipe.layout_planner = LayoutPlanner(**TINY_PLANNER, silhouette_size=16).eval()  # no colour head
+    with pytest.raises(ValueError, match="colour heads"):
+        pipe("a red star", num_inference_steps=4, strength=0.5)
