@@ -162,9 +162,8 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
             raise ValueError(f"`num_inference_steps` has to be >= 1 but is {num_inference_steps}")
         if guidance_scale < 0:
             raise ValueError(f"`guidance_scale` has to be >= 0 but is {guidance_scale}")
-        if not 0.0 < strength <= 1.0 or int(num_inference_steps * strength) < 1:
-            raise ValueError(f"`strength` has to be in (0, 1] and leave at least one of the {num_inference_steps} "
-                             f"steps but is {strength}")
+        if not 0.0 < strength <= 1.0:
+            raise ValueError(f"`strength` has to be in (0, 1] but is {strength}")
         if strength < 1.0 and (layout is not None or self.layout_planner is None
                                or self.layout_planner.colour_head is None or self.layout_planner.outline_head is None):
             raise ValueError("`strength` below 1 starts from the planner's sketch: it needs a layout planner with "
@@ -293,7 +292,8 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
 
         # 3. Prepare timesteps (from a sketch, only the last ``strength`` share of them, as video-to-video does)
         self.scheduler.set_timesteps(num_inference_steps)
-        timesteps = self.scheduler.timesteps[num_inference_steps - int(num_inference_steps * strength):]
+        kept = max(1, int(num_inference_steps * strength))  # at least one step, so any step count can sketch
+        timesteps = self.scheduler.timesteps[num_inference_steps - kept:]
 
         # 4. Prepare latents: pure noise, or the planner's sketch noised to the first timestep's level
         shape = (batch, self.transformer.config.out_channels, num_frames,

@@ -153,12 +153,14 @@ def test_when_sampling_starts_from_the_sketch_then_it_runs_fewer_steps_and_draws
     assert len(calls) == 4
     from_sketch = run(0.5)
     assert len(calls) == 4 + 2 and not torch.allclose(from_noise, from_sketch)
+    run(0.1)  # fewer than one step's worth still runs the last step
+    assert len(calls) == 4 + 2 + 1
     colours = pipe.layout_planner.plan_colours(*minilm, ["a red star"])
     assert colours.shape == (1, 2, 3) and float(colours.min()) >= 0.0 and float(colours.max()) <= 1.0
 
 
-@pytest.mark.parametrize("strength", [0.0, 1.5, 0.1])
-def test_when_strength_is_out_of_range_or_leaves_no_step_then_value_error(minilm, strength: float) -> None:
+@pytest.mark.parametrize("strength", [0.0, 1.5, -0.2])
+def test_when_strength_is_out_of_range_then_value_error(minilm, strength: float) -> None:
     pipe = tiny_outline_pipeline(minilm)
     with pytest.raises(ValueError, match="strength"):
         pipe("a red star", num_inference_steps=4, strength=strength)
