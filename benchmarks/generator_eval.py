@@ -74,11 +74,12 @@ def eval_prompts(count: int, triples_from: str = "held-out") -> list[tuple[str, 
 
 def adherence(pipe: VideoguardTextToVideoPipeline, count: int, steps: int | None, guidance: float | None,
               batch: int, start: int = 0, stop: int | None = None, frame_stride: int = 1,
-              triples_from: str = "held-out", layout: str = "planner") -> list[dict]:
+              triples_from: str = "held-out", layout: str = "planner", strength: float | None = None) -> list[dict]:
     """One record per prompt in ``[start, stop)`` of the ``count`` evaluation prompts.
 
     For a layout-conditioned pipeline, ``layout`` says what it draws: its planner's layout (the product),
-    the scene's true layout ("truth": the renderer alone, planner errors excluded) or none ("none": zeros)."""
+    the scene's true layout ("truth": the renderer alone, planner errors excluded) or none ("none": zeros).
+    ``strength``: where sampling starts (the pipeline's default when None; a given layout starts from noise)."""
     prompts = eval_prompts(count, triples_from)[start:stop]
     records: list[dict] = []
     for offset in range(0, len(prompts), batch):
@@ -95,7 +96,8 @@ def adherence(pipe: VideoguardTextToVideoPipeline, count: int, steps: int | None
                                      torch.stack([o[0] for o in outlines]), torch.stack([o[2] for o in outlines]))
             given = given * (layout == "truth")
         latents = pipe([c for c, _, _ in chunk], num_inference_steps=steps, guidance_scale=guidance,
-                       generator=gen, output_type="latent", layout=given).frames  # (B, C, T, h, w)
+                       generator=gen, output_type="latent", layout=given,
+                       strength=1.0 if given is not None and strength is None else strength).frames  # (B, C, T, h, w)
         # The VAE decodes frame by frame, so decoding every ``frame_stride``-th latent frame gives exactly
         # those frames of the full clip, at a fraction of the cost (the analyser needs only the track).
         videos = pipe.decode_latents(latents[:, :, ::frame_stride])  # (B, T', H, W, 3) uint8
@@ -177,6 +179,8 @@ def main() -> None:
     p.add_argument("--prompts", type=int, default=200)
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the pipeline's)")
     p.add_argument("--guidance", type=float, default=None)
+    p.add_argument("--strength", type=float, default=None,
+                   help="sketch strength (1 = from noise; default: the pipeline's sketch_strength)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--frame-stride", type=int, default=1,
                    help="analyse every n-th frame (decoded alone; identical to those frames of the full clip)")
@@ -211,7 +215,7 @@ def main() -> None:
     if "adherence" not in args.skip:
         start, stop = args.range or (0, args.prompts)
         results["records"] = adherence(pipe, args.prompts, args.steps, args.guidance, args.batch, start, stop,
-                                       args.frame_stride, args.triples, args.layout)
+                                       args.frame_stride, args.triples, args.layout, args.strength)
         results["adherence"] = summarise(results["records"])
         print(json.dumps(results["adherence"], indent=1), flush=True)
     if args.grid:
