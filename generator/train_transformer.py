@@ -404,6 +404,7 @@ def export(args: argparse.Namespace) -> None:
         text_static_weight=args.text_static_weight,
         layout_peak=state.get("layout_peak", 1.0),
         silhouette_gain=state.get("silhouette_gain", 0.0),
+        sketch_strength=args.sketch_strength,
     )
     pipe.save_pretrained(args.to)
     print(f"exported transformer step {state['step']} ({args.weights} weights) + {args.vae} -> {args.to}")
@@ -455,6 +456,8 @@ def main() -> None:
     p.add_argument("--shift", type=float, default=2.0, help="scheduler shift written into the pipeline")
     p.add_argument("--default-steps", type=int, default=16)
     p.add_argument("--guidance", type=float, default=4.0)
+    p.add_argument("--sketch-strength", type=float, default=1.0,
+                   help="export: default sampling start (1 = pure noise; below 1 = the planner's sketch)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     {"cache": cache, "train": train, "export": export}[args.stage](args)
