@@ -19,7 +19,7 @@ import typer
 
 from guard.errors import InputError, VerificationFailed, VideoguardError, one_line
 from guard.policy import Policy, load_policy
-from guard.verdict import Blocked, Decision, Verdict
+from guard.verdict import REWRITE_KEYS, Blocked, Decision, Verdict
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_BLOCKED, EXIT_VERIFY = 0, 1, 2, 3, 4
 
@@ -140,10 +140,8 @@ def check_prompt(
         verdict = pipeline.check_prompt(prompt)
         worst = Decision.worst([worst, verdict.decision])
         if as_json:
-            data = verdict.to_dict()
-            if not policy.ledger.log_prompt_text:
-                data["evidence"].pop("original", None)
-            emit(data)
+            # shown as the API shows it: no prompt text unless the policy allows it, the rewrite always
+            emit(verdict.to_dict(hide_prompt_text=not policy.ledger.log_prompt_text, keep=REWRITE_KEYS))
         else:
             _print_verdict(verdict)
     if worst.stops_release:

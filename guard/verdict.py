@@ -142,6 +142,7 @@ class Blocked(Exception):
 #: Evidence keys that may hold prompt text (the prompt as given, normalized or redacted, a rewrite, the words that
 #: made it a people prompt): kept out of the ledger, manifests and API responses unless the policy allows.
 PROMPT_TEXT_KEYS = frozenset({"prompt", "normalized", "original", "redacted", "text", "people_terms"})
+REWRITE_KEYS = frozenset({"prompt"})  # the rewritten prompt a caller acts on: shown even when prompt text is hidden
 
 
 def strip_prompt_text(value: Any, *, keep_top: frozenset[str] = frozenset()) -> Any:

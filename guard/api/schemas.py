@@ -13,12 +13,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from guard.policy import Policy
-from guard.verdict import Decision, Verdict
+from guard.verdict import REWRITE_KEYS, Decision, Verdict
 
 BATCH_MAX_PROMPTS = 64
 NOT_BLANK = r"\S"  # at least one non-space character (JSON Schema patterns search, they do not anchor)
 PromptText = Annotated[str, Field(min_length=1, pattern=NOT_BLANK)]
-_REWRITE = frozenset({"prompt"})  # the rewritten prompt a caller acts on: echoed even when prompt text is hidden
 
 
 class _Out(BaseModel):
@@ -75,7 +74,7 @@ def public_verdict_json(verdict: Verdict, policy: Policy) -> bytes:
 
 
 def _public_dict(verdict: Verdict, policy: Policy) -> dict[str, Any]:
-    return verdict.to_dict(hide_prompt_text=not policy.ledger.log_prompt_text, keep=_REWRITE)
+    return verdict.to_dict(hide_prompt_text=not policy.ledger.log_prompt_text, keep=REWRITE_KEYS)
 
 
 # ---------------------------------------------------------------------------- prompts

@@ -118,3 +118,12 @@ def test_when_file_has_no_credentials_and_no_mark_then_verify_exits_4(sample_vid
     result = run("verify", str(sample_video), "--json")
     assert result.returncode == 4
     assert json.loads(result.stdout)["state"] == "absent"
+
+
+def test_when_check_prompt_prints_json_then_only_the_rewritten_prompt_is_shown() -> None:
+    result = run("check-prompt", "a red ball bouncing, mail me at alice@example.com", "--json")
+    verdict = json.loads(result.stdout.splitlines()[0])
+    assert {"decision", "categories", "reasons"} <= verdict.keys()
+    assert "alice@example.com" not in result.stdout  # only the rewritten prompt is shown, the address redacted
+    text = json.dumps(verdict["evidence"])
+    assert '"original"' not in text and '"normalized"' not in text and "an email address" in text
