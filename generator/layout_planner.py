@@ -17,6 +17,7 @@ caption names first.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
@@ -144,6 +145,19 @@ def planner_inputs(tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedMod
     return torch.cat([hidden, STATIC_WEIGHT * static], dim=-1) * mask[..., None], mask
 
 
+@dataclass
+class PlannedLayout:
+    """What the planner says about a batch of captions: ``tracks`` (B, K, T, 3), ``present`` (B, K) in {0, 1} and,
+    from the optional heads, upright ``templates`` (B, K, S, S) in [0, 1], ``angles`` (B, K, T) radians (each
+    object starts upright) and ``colours`` (B, K, 3) RGB in [0, 1]."""
+
+    tracks: torch.Tensor
+    present: torch.Tensor
+    templates: torch.Tensor | None = None
+    angles: torch.Tensor | None = None
+    colours: torch.Tensor | None = None
+
+
 class LayoutPlanner(ModelMixin, ConfigMixin):
     """Caption features -> per object slot and frame (x, y, radius) in [0, 1] of the frame, and a presence logit.
 
@@ -185,53 +199,60 @@ class LayoutPlanner(ModelMixin, ConfigMixin):
         pooled, _ = self.pool(queries, h, h, key_padding_mask=~mask, need_weights=False)  # (B, K, hidden)
         return self.norm(pooled + queries)
 
+    def heads(self, features: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(B, L, input_dim) features, (B, L) bool mask -> every head's output from one pass over the caption:
+        ``tracks`` (B, K, T, 3) in [0, 1], ``presence`` (B, K) logits and, where the heads exist, ``templates``
+        (B, K, S, S) upright outline logits, ``turns`` (B, K, T) radians since frame 0, ``colours`` (B, K, 3)."""
+        slots = self._slots(features, mask)
+        cfg = self.config
+        out = self.head(slots)  # (B, K, T * 3 + 1)
+        result = {"tracks": torch.sigmoid(out[..., :-1]).view(features.shape[0], cfg.max_objects, cfg.num_frames, 3),
+                  "presence": out[..., -1]}
+        if self.outline_head is not None:
+            outline = self.outline_head(slots)
+            size = cfg.silhouette_size
+            result["templates"] = outline[..., : size * size].unflatten(-1, (size, size))
+            result["turns"] = outline[..., size * size:]
+        if self.colour_head is not None:
+            result["colours"] = torch.sigmoid(self.colour_head(slots))
+        return result
+
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, L, input_dim) features, (B, L) bool mask -> (B, K, T, 3) tracks in [0, 1], (B, K) presence logits."""
-        out = self.head(self._slots(features, mask))  # (B, K, T * 3 + 1)
-        cfg = self.config
-        tracks = torch.sigmoid(out[..., :-1]).view(features.shape[0], cfg.max_objects, cfg.num_frames, 3)
-        return tracks, out[..., -1]
-
-    def outlines(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, L, input_dim) features, (B, L) mask -> (B, K, S, S) upright template logits, (B, K, T) turn in
-        radians since frame 0 (for a planner with ``silhouette_size``)."""
-        if self.outline_head is None:
-            raise ValueError("this planner has no outline head (silhouette_size is 0)")
-        out = self.outline_head(self._slots(features, mask))
-        size = self.config.silhouette_size
-        templates = out[..., : size * size].unflatten(-1, (size, size))
-        return templates, out[..., size * size:]
-
-    def colours(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, L, input_dim) features, (B, L) mask -> (B, K, 3) RGB in [0, 1] (for a planner with a colour head)."""
-        if self.colour_head is None:
-            raise ValueError("this planner has no colour head")
-        return torch.sigmoid(self.colour_head(self._slots(features, mask)))
+        out = self.heads(features, mask)
+        return out["tracks"], out["presence"]
 
     @torch.no_grad()
+    def plan_all(self, tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedModel, captions: list[str],
+                 ) -> PlannedLayout:
+        """Captions -> the whole plan (every head this planner has), from one MiniLM call and one pass."""
+        features, mask = planner_inputs(tokenizer, text_model, captions, self.config.max_tokens)
+        out = {k: v.float() for k, v in self.heads(features.to(self.dtype), mask).items()}
+        present = (out["presence"] > 0).float()
+        present[:, 0] = 1.0
+        templates = torch.sigmoid(out["templates"]) if "templates" in out else None
+        return PlannedLayout(out["tracks"], present, templates, out.get("turns"), out.get("colours"))
+
     def plan(self, tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedModel, captions: list[str],
              ) -> tuple[torch.Tensor, torch.Tensor]:
         """Captions -> (B, K, T, 3) tracks and (B, K) presence in {0, 1} (slot 0 always present)."""
-        features, mask = planner_inputs(tokenizer, text_model, captions, self.config.max_tokens)
-        tracks, logits = self(features.to(self.dtype), mask)
-        present = (logits > 0).float()
-        present[:, 0] = 1.0
-        return tracks.float(), present
+        planned = self.plan_all(tokenizer, text_model, captions)
+        return planned.tracks, planned.present
 
-    @torch.no_grad()
     def plan_outlines(self, tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedModel, captions: list[str],
                       ) -> tuple[torch.Tensor, torch.Tensor]:
         """Captions -> (B, K, S, S) upright templates in [0, 1] and (B, K, T) angles (each object starts upright)."""
-        features, mask = planner_inputs(tokenizer, text_model, captions, self.config.max_tokens)
-        templates, turns = self.outlines(features.to(self.dtype), mask)
-        return torch.sigmoid(templates.float()), turns.float()
+        if self.outline_head is None:
+            raise ValueError("this planner has no outline head (silhouette_size is 0)")
+        planned = self.plan_all(tokenizer, text_model, captions)
+        return planned.templates, planned.angles
 
-    @torch.no_grad()
     def plan_colours(self, tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedModel, captions: list[str],
                      ) -> torch.Tensor:
         """Captions -> (B, K, 3) RGB in [0, 1] of each object slot."""
-        features, mask = planner_inputs(tokenizer, text_model, captions, self.config.max_tokens)
-        return self.colours(features.to(self.dtype), mask).float()
+        if self.colour_head is None:
+            raise ValueError("this planner has no colour head")
+        return self.plan_all(tokenizer, text_model, captions).colours
 
 
 def track_motion(track: torch.Tensor, *, travel_min: float = 0.12, grow_ratio: float = 1.8) -> str:

@@ -23,7 +23,7 @@ from diffusers import AutoencoderKL, DiffusionPipeline, FlowMatchEulerDiscreteSc
 from diffusers.utils import BaseOutput
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from generator.layout_planner import LayoutPlanner, layout_heatmaps, paint_sketch, place_silhouettes
+from generator.layout_planner import LayoutPlanner, PlannedLayout, layout_heatmaps, paint_sketch, place_silhouettes
 from generator.text_encoder import MAX_TOKENS, encode_captions, load_minilm
 
 OUTPUT_TYPES = ("uint8", "np", "pt", "latent")
@@ -193,11 +193,8 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
 
     def plan_layout(self, prompts: list[str], num_frames: int, size: tuple[int, int]) -> torch.Tensor:
         """(B, layout_channels, T, h, w) layout of ``prompts`` planned by the layout planner (see ``draw_layout``)."""
-        tracks, present = self.layout_planner.plan(self.tokenizer, self.text_encoder, prompts)
-        templates = angles = None
-        if self.config.silhouette_gain:
-            templates, angles = self.layout_planner.plan_outlines(self.tokenizer, self.text_encoder, prompts)
-        return self.draw_layout(tracks, present, num_frames, size, templates, angles)
+        planned = self.layout_planner.plan_all(self.tokenizer, self.text_encoder, prompts)
+        return self.draw_layout(planned.tracks, planned.present, num_frames, size, planned.templates, planned.angles)
 
     def draw_layout(self, tracks: torch.Tensor, present: torch.Tensor, num_frames: int, size: tuple[int, int],
                     templates: torch.Tensor | None = None, angles: torch.Tensor | None = None) -> torch.Tensor:
@@ -218,17 +215,13 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
             layout = torch.cat([layout, self.config.silhouette_gain * encode_silhouettes(self.vae, coverage)], dim=1)
         return layout
 
-    def plan_sketch(self, prompts: list[str], num_frames: int, size: tuple[int, int]) -> torch.Tensor:
-        """(B, C, T, h, w) latents of the planned layout painted as a sketch (each object's planned outline in its
-        planned colour over grey, ``layout_planner.paint_sketch``), for sampling to start from (``strength``)."""
-        planner, tokenizer, text_model = self.layout_planner, self.tokenizer, self.text_encoder
-        tracks, present = planner.plan(tokenizer, text_model, prompts)
-        templates, angles = planner.plan_outlines(tokenizer, text_model, prompts)
-        tracks, angles = resample_frames(tracks, num_frames), resample_frames(angles, num_frames)
+    def draw_sketch(self, planned: PlannedLayout, num_frames: int, size: tuple[int, int]) -> torch.Tensor:
+        """(B, C, T, h, w) latents of a plan painted as a sketch (each object's planned outline in its planned
+        colour over grey, ``layout_planner.paint_sketch``), for sampling to start from (``strength``)."""
+        tracks, angles = resample_frames(planned.tracks, num_frames), resample_frames(planned.angles, num_frames)
         pixels = (size[0] * self.vae_scale_factor, size[1] * self.vae_scale_factor)
-        coverage = place_silhouettes(templates, tracks, angles, present, pixels, per_object=True)
-        colours = planner.plan_colours(tokenizer, text_model, prompts)
-        return encode_frames(self.vae, paint_sketch(coverage, colours))
+        coverage = place_silhouettes(planned.templates, tracks, angles, planned.present, pixels, per_object=True)
+        return encode_frames(self.vae, paint_sketch(coverage, planned.colours))
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, output_type: str = "uint8") -> Any:
@@ -303,15 +296,20 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
             latents = video_noise(shape, cfg.noise_correlation, generator)
         elif tuple(latents.shape) != shape:
             raise ValueError(f"`latents` has to have shape {shape} but has {tuple(latents.shape)}")
+        # one plan serves the sketch and the layout channels (the planner reads the prompt once)
+        planned = None
+        if strength < 1.0 or (self.layout_channels and layout is None):
+            planned = self.layout_planner.plan_all(self.tokenizer, self.text_encoder, prompts)
         if strength < 1.0:
-            sketch = self.plan_sketch(prompts, num_frames, shape[-2:])
+            sketch = self.draw_sketch(planned, num_frames, shape[-2:])
             latents = self.scheduler.scale_noise(sketch, timesteps[:1].expand(batch), latents)
 
         # 5. The layout: planned from the prompt unless given; both guidance branches draw the same layout (only
         # the text differs between them, so guidance pushes towards the caption's colour and shape, not elsewhere)
         if self.layout_channels:
             if layout is None:
-                layout = self.plan_layout(prompts, num_frames, shape[-2:])
+                layout = self.draw_layout(planned.tracks, planned.present, num_frames, shape[-2:], planned.templates,
+                                          planned.angles)
             layout = layout.float()
             layout = torch.cat([layout] * 2) if do_cfg else layout
 

@@ -83,18 +83,19 @@ def losses(planner: LayoutPlanner, features: torch.Tensor, mask: torch.Tensor, t
     """Track loss (mean squared error in frame fractions, x100, over present objects), presence loss and, for a
     planner with an outline head, the template's cross-entropy and the turn's squared error (forward clips)."""
     tracks, present = targets["tracks"], targets["present"]
-    pred, logits = planner(features.float(), mask)
-    err = ((pred - tracks) ** 2).mean(dim=(2, 3)) * present  # (B, K)
+    heads = planner.heads(features.float(), mask)  # one pass for every head
+    err = ((heads["tracks"] - tracks) ** 2).mean(dim=(2, 3)) * present  # (B, K)
     out = {"track": 100.0 * err.sum() / present.sum(),
-           "presence": torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 1:], present[:, 1:])}
-    if planner.outline_head is not None:
-        templates, turns = planner.outlines(features.float(), mask)
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(templates, targets["templates"], reduction="none")
+           "presence": torch.nn.functional.binary_cross_entropy_with_logits(heads["presence"][:, 1:], present[:, 1:])}
+    if "templates" in heads:
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(heads["templates"], targets["templates"],
+                                                                   reduction="none")
         out["outline"] = (bce.mean(dim=(2, 3)) * present).sum() / present.sum()
         weight = present * targets["forward"][:, None].float()
-        out["turn"] = (((turns - targets["turns"]) ** 2).mean(dim=2) * weight).sum() / weight.sum().clamp_min(1)
-    if planner.colour_head is not None:
-        err = ((planner.colours(features.float(), mask) - targets["colours"]) ** 2).mean(dim=2) * present
+        turn_err = ((heads["turns"] - targets["turns"]) ** 2).mean(dim=2)
+        out["turn"] = (turn_err * weight).sum() / weight.sum().clamp_min(1)
+    if "colours" in heads:
+        err = ((heads["colours"] - targets["colours"]) ** 2).mean(dim=2) * present
         out["colour"] = 10.0 * err.sum() / present.sum()
     return out
 
