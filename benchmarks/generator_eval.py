@@ -54,17 +54,19 @@ def numpy_reference() -> float:
     return time.perf_counter() - t
 
 
-def eval_prompts(count: int, triples_from: str = "held-out") -> list[tuple[str, tuple[str, str, str], int]]:
+def eval_prompts(count: int, triples_from: str = "held-out",
+                 seed_base: int | None = None) -> list[tuple[str, tuple[str, str, str], int]]:
     """``count`` (caption, triple, scene seed) for held-out triples, cycling through them.
 
     ``triples_from="seen"`` takes training triples (with scene seeds training never used) instead: that
-    is the split for choosing sampling settings, so the held-out figures stay blind."""
+    is the split for choosing sampling settings, so the held-out figures stay blind. ``seed_base`` draws
+    other scenes and captions of the same triples: a fresh set once the default one has been looked at."""
     pool = HELD_OUT_TRIPLES if triples_from == "held-out" else TRAIN_TRIPLES
     triples = sorted(t for t in pool if not (t[1] == "circle" and t[2] == "rotating"))
     if triples_from == "seen":
         triples = [triples[(i * 37) % len(triples)] for i in range(len(triples))]  # spread over colours
     out = []
-    base = 30_000_000 if triples_from == "held-out" else 31_000_000
+    base = seed_base if seed_base is not None else 30_000_000 if triples_from == "held-out" else 31_000_000
     for i in range(count):
         seed = base + i
         scene = make_scene(seed, triple=triples[i % len(triples)], two_objects=False)
@@ -74,13 +76,14 @@ def eval_prompts(count: int, triples_from: str = "held-out") -> list[tuple[str, 
 
 def adherence(pipe: VideoguardTextToVideoPipeline, count: int, steps: int | None, guidance: float | None,
               batch: int, start: int = 0, stop: int | None = None, frame_stride: int = 1,
-              triples_from: str = "held-out", layout: str = "planner", strength: float | None = None) -> list[dict]:
+              triples_from: str = "held-out", layout: str = "planner", strength: float | None = None,
+              seed_base: int | None = None) -> list[dict]:
     """One record per prompt in ``[start, stop)`` of the ``count`` evaluation prompts.
 
     For a layout-conditioned pipeline, ``layout`` says what it draws: its planner's layout (the product),
     the scene's true layout ("truth": the renderer alone, planner errors excluded) or none ("none": zeros).
     ``strength``: where sampling starts (the pipeline's default when None; a given layout starts from noise)."""
-    prompts = eval_prompts(count, triples_from)[start:stop]
+    prompts = eval_prompts(count, triples_from, seed_base)[start:stop]
     records: list[dict] = []
     for offset in range(0, len(prompts), batch):
         chunk = prompts[offset : offset + batch]
@@ -194,6 +197,8 @@ def main() -> None:
     p.add_argument("--json", default=None, help="also write the results as JSON here")
     p.add_argument("--triples", choices=["held-out", "seen"], default="held-out",
                    help="seen: training triples with unseen scenes, for choosing sampling settings")
+    p.add_argument("--seed-base", type=int, default=None,
+                   help="first scene seed (default 30,000,000 held-out, 31,000,000 seen): other scenes and captions")
     p.add_argument("--layout", choices=["planner", "truth", "none"], default="planner",
                    help="layout-conditioned pipelines: draw the planner's layout, the scene's true one, or none")
     args = p.parse_args()
@@ -215,7 +220,8 @@ def main() -> None:
     if "adherence" not in args.skip:
         start, stop = args.range or (0, args.prompts)
         results["records"] = adherence(pipe, args.prompts, args.steps, args.guidance, args.batch, start, stop,
-                                       args.frame_stride, args.triples, args.layout, args.strength)
+                                       args.frame_stride, args.triples, args.layout, args.strength,
+                                       args.seed_base)
         results["adherence"] = summarise(results["records"])
         print(json.dumps(results["adherence"], indent=1), flush=True)
     if args.grid:
