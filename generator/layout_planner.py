@@ -117,12 +117,15 @@ def place_silhouettes(templates: torch.Tensor, tracks: torch.Tensor, angles: tor
 SKETCH_BACKGROUND = 0.5  # mid grey: the sketch says nothing about the background, the sampler draws it
 
 
-def paint_sketch(coverage: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
+def paint_sketch(coverage: torch.Tensor, colours: torch.Tensor, background: torch.Tensor | None = None,
+                 ) -> torch.Tensor:
     """(B, K, T, H, W) per-object coverage and (B, K, 3) RGB -> (B, T, 3, H, W) frames in [0, 1]: each object
-    in its colour over mid grey, later slots over earlier ones. A sampler may start from this sketch
-    (SDEdit, Meng et al. 2022) instead of pure noise."""
+    in its colour over the (B, 3) ``background`` colour (mid grey when None), later slots over earlier ones. A
+    sampler may start from this sketch (SDEdit, Meng et al. 2022) instead of pure noise."""
     batch, slots, frames, height, width = coverage.shape
-    frames_rgb = torch.full((batch, frames, 3, height, width), SKETCH_BACKGROUND, device=coverage.device)
+    if background is None:
+        background = torch.full((batch, 3), SKETCH_BACKGROUND, device=coverage.device)
+    frames_rgb = background[:, None, :, None, None].expand(batch, frames, 3, height, width).clone()
     for k in range(slots):
         alpha = coverage[:, k, :, None]  # (B, T, 1, H, W)
         frames_rgb = frames_rgb * (1 - alpha) + alpha * colours[:, k, None, :, None, None]
@@ -149,13 +152,15 @@ def planner_inputs(tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedMod
 class PlannedLayout:
     """What the planner says about a batch of captions: ``tracks`` (B, K, T, 3), ``present`` (B, K) in {0, 1} and,
     from the optional heads, upright ``templates`` (B, K, S, S) in [0, 1], ``angles`` (B, K, T) radians (each
-    object starts upright) and ``colours`` (B, K, 3) RGB in [0, 1]."""
+    object starts upright), ``colours`` (B, K, 3) RGB in [0, 1] and ``background`` (B, 3), the background's mean
+    RGB in [0, 1]."""
 
     tracks: torch.Tensor
     present: torch.Tensor
     templates: torch.Tensor | None = None
     angles: torch.Tensor | None = None
     colours: torch.Tensor | None = None
+    background: torch.Tensor | None = None
 
 
 class LayoutPlanner(ModelMixin, ConfigMixin):
@@ -170,7 +175,7 @@ class LayoutPlanner(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(self, input_dim: int = 2 * TEXT_DIM, hidden_dim: int = 128, num_layers: int = 2, num_heads: int = 4,
                  max_tokens: int = MAX_TOKENS, num_frames: int = NUM_FRAMES, max_objects: int = MAX_OBJECTS,
-                 silhouette_size: int = 0, predict_colour: bool = False) -> None:
+                 silhouette_size: int = 0, predict_colour: bool = False, predict_background: bool = False) -> None:
         super().__init__()
         self.in_proj = nn.Linear(input_dim, hidden_dim)
         self.position = nn.Parameter(torch.zeros(max_tokens, hidden_dim))
@@ -189,22 +194,32 @@ class LayoutPlanner(ModelMixin, ConfigMixin):
                                           ) if silhouette_size else None
         # the colour head (optional): each object's RGB, for the sketch a sampler may start from
         self.colour_head = nn.Linear(hidden_dim, 3) if predict_colour else None
+        # the background head (optional): the background's mean RGB, read by one more query (the background is
+        # the scene's, not an object's; the object queries' outputs do not change when it is added)
+        self.background_query = nn.Parameter(torch.randn(1, hidden_dim) * 0.02) if predict_background else None
+        self.background_head = nn.Linear(hidden_dim, 3) if predict_background else None
 
     def _slots(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, L, input_dim) features, (B, L) bool mask -> (B, K, hidden) one summary per object slot."""
+        """(B, L, input_dim) features, (B, L) bool mask -> (B, K, hidden) one summary per object slot (then one
+        for the background, with a background head)."""
         batch, length, _ = features.shape
         h = self.in_proj(features) + self.position[:length]
         h = self.encoder(h, src_key_padding_mask=~mask)
-        queries = self.queries.expand(batch, -1, -1)
+        queries = self.queries if self.background_query is None else torch.cat([self.queries, self.background_query])
+        queries = queries.expand(batch, -1, -1)
         pooled, _ = self.pool(queries, h, h, key_padding_mask=~mask, need_weights=False)  # (B, K, hidden)
         return self.norm(pooled + queries)
 
     def heads(self, features: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, L, input_dim) features, (B, L) bool mask -> every head's output from one pass over the caption:
         ``tracks`` (B, K, T, 3) in [0, 1], ``presence`` (B, K) logits and, where the heads exist, ``templates``
-        (B, K, S, S) upright outline logits, ``turns`` (B, K, T) radians since frame 0, ``colours`` (B, K, 3)."""
+        (B, K, S, S) upright outline logits, ``turns`` (B, K, T) radians since frame 0, ``colours`` (B, K, 3),
+        ``background`` (B, 3)."""
         slots = self._slots(features, mask)
         cfg = self.config
+        background = None
+        if self.background_head is not None:
+            slots, background = slots[:, :-1], torch.sigmoid(self.background_head(slots[:, -1]))
         out = self.head(slots)  # (B, K, T * 3 + 1)
         result = {"tracks": torch.sigmoid(out[..., :-1]).view(features.shape[0], cfg.max_objects, cfg.num_frames, 3),
                   "presence": out[..., -1]}
@@ -215,6 +230,8 @@ class LayoutPlanner(ModelMixin, ConfigMixin):
             result["turns"] = outline[..., size * size:]
         if self.colour_head is not None:
             result["colours"] = torch.sigmoid(self.colour_head(slots))
+        if background is not None:
+            result["background"] = background
         return result
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -231,7 +248,8 @@ class LayoutPlanner(ModelMixin, ConfigMixin):
         present = (out["presence"] > 0).float()
         present[:, 0] = 1.0
         templates = torch.sigmoid(out["templates"]) if "templates" in out else None
-        return PlannedLayout(out["tracks"], present, templates, out.get("turns"), out.get("colours"))
+        return PlannedLayout(out["tracks"], present, templates, out.get("turns"), out.get("colours"),
+                             out.get("background"))
 
     def plan(self, tokenizer: PreTrainedTokenizerBase, text_model: PreTrainedModel, captions: list[str],
              ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -217,11 +217,12 @@ class VideoguardTextToVideoPipeline(DiffusionPipeline):
 
     def draw_sketch(self, planned: PlannedLayout, num_frames: int, size: tuple[int, int]) -> torch.Tensor:
         """(B, C, T, h, w) latents of a plan painted as a sketch (each object's planned outline in its planned
-        colour over grey, ``layout_planner.paint_sketch``), for sampling to start from (``strength``)."""
+        colour over the planned background colour, or grey without a background head, ``layout_planner.paint_sketch``),
+        for sampling to start from (``strength``)."""
         tracks, angles = resample_frames(planned.tracks, num_frames), resample_frames(planned.angles, num_frames)
         pixels = (size[0] * self.vae_scale_factor, size[1] * self.vae_scale_factor)
         coverage = place_silhouettes(planned.templates, tracks, angles, planned.present, pixels, per_object=True)
-        return encode_frames(self.vae, paint_sketch(coverage, planned.colours))
+        return encode_frames(self.vae, paint_sketch(coverage, planned.colours, planned.background))
 
     @torch.no_grad()
     def decode_latents(self, latents: torch.Tensor, output_type: str = "uint8") -> Any:

@@ -288,6 +288,14 @@ def _background(scene: Scene, size: int) -> np.ndarray:
     return (base * (1 - w) + other * w).astype(np.float32)  # (H, W, 3) in 0..1
 
 
+def background_rgb(scene: Scene) -> tuple[float, float, float]:
+    """Mean RGB in [0, 1] of the scene's background. Why the mean: it is what the caption's background phrase can
+    tell (the tone, and a second tone for patterns); a pattern's angle, period and phase come from the seed, so a
+    model reading the caption can only learn their average."""
+    mean = _background(scene, 32).reshape(-1, 3).mean(axis=0)
+    return float(mean[0]), float(mean[1]), float(mean[2])
+
+
 def _polygon(shape: str, x: float, y: float, r: float, a: float) -> np.ndarray:
     if shape == "square":
         k = np.arange(4)

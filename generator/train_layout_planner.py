@@ -30,7 +30,7 @@ from generator.layout_planner import (
     scene_silhouette_targets,
     track_motion,
 )
-from generator.scenes import COLOURS, SHAPES, caption_variant, make_scene, silhouette_template
+from generator.scenes import COLOURS, SHAPES, background_rgb, caption_variant, make_scene, silhouette_template
 from generator.text_encoder import load_minilm
 
 PLANNER_SEED_BASE = 40_000_000  # scene seeds of the planner's data (the latent cache uses 20_000_000 + i)
@@ -41,11 +41,12 @@ def caption_data(seeds: range, silhouette_size: int = 0) -> tuple[list[str], dic
     """Captions of the scenes of ``seeds`` with their targets: (N, K, T, 3) ``tracks`` and (N, K) ``present``,
     and with ``silhouette_size`` the (N, K, S, S) upright ``templates``, (N, K, T) ``turns`` and (N,) ``forward``
     (the turn is learned from forward clips only: "rotating" played backwards turns the other way, and a
-    regression over both directions would learn no turn). Two forward phrasings each, plus the reversed clip's
-    caption where it is describable and not a held-out triple."""
+    regression over both directions would learn no turn), plus (N, K, 3) object ``colours`` and (N, 3) mean
+    ``background`` RGB. Two forward phrasings each, plus the reversed clip's caption where it is describable and
+    not a held-out triple."""
     captions: list[str] = []
     rows: dict[str, list[torch.Tensor]] = {"tracks": [], "present": [], "templates": [], "turns": [], "forward": [],
-                                           "colours": []}
+                                           "colours": [], "background": []}
     for seed in seeds:
         scene = make_scene(seed)
         track, pres = scene_layout(scene)
@@ -53,6 +54,7 @@ def caption_data(seeds: range, silhouette_size: int = 0) -> tuple[list[str], dic
         colours = torch.zeros(pres.shape[0], 3)
         for k, obj in enumerate(scene.objects[: pres.shape[0]]):
             colours[k] = torch.tensor(obj.rgb)
+        background = torch.tensor(background_rgb(scene))
         for caption, flip in ((scene.caption, False), (caption_variant(scene, 1), False),
                               (caption_variant(scene, 0, reverse=True), True)):
             if caption is None:
@@ -61,6 +63,7 @@ def caption_data(seeds: range, silhouette_size: int = 0) -> tuple[list[str], dic
             rows["tracks"].append(track.flip(1) if flip else track)
             rows["present"].append(pres)
             rows["colours"].append(colours)
+            rows["background"].append(background)
             if silhouette_size:
                 rows["templates"].append(templates)
                 rows["turns"].append(turns)
@@ -97,6 +100,8 @@ def losses(planner: LayoutPlanner, features: torch.Tensor, mask: torch.Tensor, t
     if "colours" in heads:
         err = ((heads["colours"] - targets["colours"]) ** 2).mean(dim=2) * present
         out["colour"] = 10.0 * err.sum() / present.sum()
+    if "background" in heads:
+        out["background"] = 10.0 * ((heads["background"] - targets["background"]) ** 2).mean()
     return out
 
 
@@ -173,6 +178,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--held-out-prompts", type=int, default=200, help="score the planner on these at the end")
     p.add_argument("--colour-head", action="store_true", help="train a colour head too (each object's RGB)")
+    p.add_argument("--background-head", action="store_true", help="train a background head too (its mean RGB)")
     p.add_argument("--silhouette-size", type=int, default=0,  # the pipeline uses SILHOUETTE_SIZE (32)
                    help="train the outline head too: upright templates of this many pixels a side (0 = none)")
     p.add_argument("--out", default="runs/layout_planner")
@@ -194,7 +200,8 @@ def main() -> None:
         torch.save((features, mask, val_features, val_mask), cached)
     print(f"{len(captions)} training captions, {len(val_captions)} validation, encoded in {time.time() - t0:.0f} s",
           flush=True)
-    planner = LayoutPlanner(silhouette_size=args.silhouette_size, predict_colour=args.colour_head)
+    planner = LayoutPlanner(silhouette_size=args.silhouette_size, predict_colour=args.colour_head,
+                            predict_background=args.background_head)
     opt = torch.optim.AdamW(planner.parameters(), lr=args.lr, weight_decay=0.01)
     gen = torch.Generator().manual_seed(args.seed)
     with open(out / "log.jsonl", "a") as log:

@@ -17,7 +17,7 @@ from generator.layout_planner import (
     scene_silhouette_targets,
 )
 from generator.pipeline_videoguard import VideoguardTextToVideoPipeline, resample_frames
-from generator.scenes import SHAPES, SIZE, Scene, make_scene, render, silhouette_template
+from generator.scenes import SHAPES, SIZE, Scene, background_rgb, make_scene, render, silhouette_template
 from generator.text_encoder import load_minilm
 
 TINY_PLANNER = dict(hidden_dim=32, num_layers=1, num_heads=2)
@@ -171,3 +171,30 @@ def test_when_the_planner_cannot_sketch_then_strength_below_one_is_a_value_error
     pipe.layout_planner = LayoutPlanner(**TINY_PLANNER, silhouette_size=16).eval()  # no colour head
     with pytest.raises(ValueError, match="colour heads"):
         pipe("a red star", num_inference_steps=4, strength=0.5)
+
+
+def test_when_a_planner_has_a_background_head_then_the_sketch_takes_its_colour_and_the_objects_are_unchanged(
+        minilm) -> None:
+    tokenizer, text_model = minilm
+    torch.manual_seed(0)
+    plain = LayoutPlanner(**TINY_PLANNER, silhouette_size=16, predict_colour=True).eval()
+    torch.manual_seed(0)
+    with_background = LayoutPlanner(**TINY_PLANNER, silhouette_size=16, predict_colour=True,
+                                    predict_background=True).eval()
+    with_background.load_state_dict(plain.state_dict(), strict=False)
+    captions = ["a red star moving left over a plain beige background", "a blue circle"]
+    before, after = (p.plan_all(tokenizer, text_model, captions) for p in (plain, with_background))
+    assert before.background is None and after.background.shape == (2, 3)
+    torch.testing.assert_close(after.tracks, before.tracks)  # one more query leaves the object slots alone
+    torch.testing.assert_close(after.colours, before.colours)
+    coverage = torch.zeros(2, 2, 1, 8, 8)
+    frames = paint_sketch(coverage, after.colours, after.background)  # (2, 1, 3, 8, 8)
+    torch.testing.assert_close(frames[:, 0, :, 0, 0], after.background)
+
+
+def test_when_scenes_differ_in_tone_then_their_background_means_differ() -> None:
+    scenes = [make_scene(seed, triple=("red", "circle", "left"), two_objects=False) for seed in range(40)]
+    means = {scene.tone: background_rgb(scene) for scene in scenes}
+    assert len(means) > 3
+    assert all(0.0 <= v <= 1.0 for rgb in means.values() for v in rgb)
+    assert len({tuple(round(v, 2) for v in rgb) for rgb in means.values()}) == len(means)
