@@ -4,7 +4,8 @@ Adherence: captions of held-out colour-shape-motion triples (never seen in train
 read back by the OpenCV analyser (generator/analyzer.py); "correct" means the analyser's colour,
 shape and motion equal the prompt's. The analyser's own accuracy on the procedural renders of the
 same prompts is reported beside it, so a miss can be blamed on the model, not the ruler. Rotating
-circles are left out: rotation of a disc is invisible.
+circles are left out: rotation of a disc is invisible. The background's colour is compared with the render's
+(the caption names it; nothing else here scores it).
 
 Speed: one clip at default settings, text encoding + denoising and VAE decoding timed separately, and
 as ratios to a fixed numpy reference measured in the same run (a 512x512 float32 matmul x 20) so
@@ -74,6 +75,14 @@ def eval_prompts(count: int, triples_from: str = "held-out",
     return out
 
 
+def border_colour(video: np.ndarray, ring: int = 8) -> np.ndarray:
+    """(T, H, W, 3) uint8 -> (3,) median RGB of the outer ``ring`` pixels of every frame: the background's colour
+    (objects keep inside the frame; the median ignores one that reaches the edge)."""
+    mask = np.ones(video.shape[1:3], bool)
+    mask[ring:-ring, ring:-ring] = False
+    return np.median(video[:, mask].reshape(-1, 3), axis=0)
+
+
 def adherence(pipe: VideoguardTextToVideoPipeline, count: int, steps: int | None, guidance: float | None,
               batch: int, start: int = 0, stop: int | None = None, frame_stride: int = 1,
               triples_from: str = "held-out", layout: str = "planner", strength: float | None = None,
@@ -106,9 +115,13 @@ def adherence(pipe: VideoguardTextToVideoPipeline, count: int, steps: int | None
         videos = pipe.decode_latents(latents[:, :, ::frame_stride])  # (B, T', H, W, 3) uint8
         for (caption, triple, seed), video in zip(chunk, videos, strict=True):
             got = analyse(video)
-            truth = analyse(render(make_scene(seed, triple=triple, two_objects=False))[::frame_stride])
+            rendered = render(make_scene(seed, triple=triple, two_objects=False))[::frame_stride]
+            truth = analyse(rendered)
+            want_background = border_colour(rendered)
             records.append({"caption": caption, "want": list(triple), "got": [got.colour, got.shape, got.motion],
-                            "ruler": [truth.colour, truth.shape, truth.motion]})
+                            "ruler": [truth.colour, truth.shape, truth.motion],
+                            "background_error": float(np.abs(border_colour(video) - want_background).mean()),
+                            "grey_background_error": float(np.abs(127.5 - want_background).mean())})
         print(f"  {start + offset + len(chunk)}/{count} " + json.dumps(summarise(records)["accuracy"]), flush=True)
     return records
 
@@ -132,6 +145,10 @@ def summarise(records: list[dict]) -> dict:
         "analyser_on_renders": {k: sum(r["ruler"][i] == r["want"][i] for r in records) / n
                                 for i, k in enumerate(keys)},
         "motion_breakdown": {m: f"{a}/{t}" for m, (a, t) in sorted(per_motion.items())},
+        # the background's colour against the render's (mean absolute RGB difference of the border's median, in
+        # 8-bit levels), and what a plain mid-grey background would score: nothing else scores backgrounds
+        "background_error": float(np.mean([r.get("background_error", np.nan) for r in records])),
+        "grey_background_error": float(np.mean([r.get("grey_background_error", np.nan) for r in records])),
         "top_misses": misses.most_common(12),
     }
 
