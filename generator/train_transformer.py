@@ -348,7 +348,7 @@ def train(args: argparse.Namespace) -> None:
             x0, layout = x0[:, :model.config.out_channels], x0[:, model.config.out_channels:]
             noise = video_noise(tuple(x0.shape), args.noise_correlation, gen)
             u = torch.sigmoid(torch.randn(args.batch, generator=gen) + args.sigma_shift)  # logit-normal
-            sigma = shift_sigma(u, args.train_shift)
+            sigma = args.sigma_max * shift_sigma(u, args.train_shift)
             s = sigma[:, None, None, None, None]
             xt = (1 - s) * x0 + s * noise
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
@@ -426,6 +426,10 @@ def main() -> None:
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--sigma-shift", type=float, default=0.3)
     p.add_argument("--train-shift", type=float, default=1.0, help="train: time shift of the noise levels")
+    p.add_argument("--sigma-max", type=float, default=1.0,
+                   help="train: scale the noise levels into (0, sigma_max]; a pipeline that starts from its sketch "
+                        "(sketch_strength < 1) only ever samples below the sketch's noise level, so a fine-tune for "
+                        "it can spend every step there")
     p.add_argument("--noise-correlation", type=float, default=0.0,
                    help="train and export: share of the noise variance common to all frames")
     p.add_argument("--object-weight", type=float, default=0.0,
