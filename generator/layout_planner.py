@@ -114,7 +114,7 @@ def place_silhouettes(templates: torch.Tensor, tracks: torch.Tensor, angles: tor
     return sampled if per_object else sampled.amax(dim=1)
 
 
-SKETCH_BACKGROUND = 0.5  # mid grey: the sketch says nothing about the background, the sampler draws it
+SKETCH_BACKGROUND = 0.5  # mid grey, for a planner without a background head: the sampler draws the background
 
 
 def paint_sketch(coverage: torch.Tensor, colours: torch.Tensor, background: torch.Tensor | None = None,
