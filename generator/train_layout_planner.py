@@ -50,7 +50,8 @@ def caption_data(seeds: range, silhouette_size: int = 0) -> tuple[list[str], dic
     for seed in seeds:
         scene = make_scene(seed)
         track, pres = scene_layout(scene)
-        templates, turns, _ = scene_silhouette_targets(scene, max(silhouette_size, 1))
+        if silhouette_size:  # the outline targets only for a planner with an outline head
+            templates, turns, _ = scene_silhouette_targets(scene, silhouette_size)
         colours = torch.zeros(pres.shape[0], 3)
         for k, obj in enumerate(scene.objects[: pres.shape[0]]):
             colours[k] = torch.tensor(obj.rgb)
