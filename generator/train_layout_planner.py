@@ -8,6 +8,9 @@ frozen MiniLM. Held-out colour-shape-motion triples are never trained on; the he
 tell planner errors from renderer errors, and are not used for any choice.
 
     python -m generator.train_layout_planner --scenes 8000 --steps 3000 --out runs/layout_planner
+
+Resumable: every 250 steps it saves the weights, the optimiser and the batch sampler (``ckpt.pt``); a rerun with
+the same arguments continues from there and ends with the same weights as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ import argparse
 import colorsys
 import json
 import math
+import os
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from generator.layout_planner import (
     LayoutPlanner,
@@ -182,6 +187,8 @@ def main() -> None:
     p.add_argument("--background-head", action="store_true", help="train a background head too (its mean RGB)")
     p.add_argument("--silhouette-size", type=int, default=0,  # the pipeline uses SILHOUETTE_SIZE (32)
                    help="train the outline head too: upright templates of this many pixels a side (0 = none)")
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="save and stop after this step (rerun with the same arguments to resume)")
     p.add_argument("--out", default="runs/layout_planner")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -205,8 +212,17 @@ def main() -> None:
                             predict_background=args.background_head)
     opt = torch.optim.AdamW(planner.parameters(), lr=args.lr, weight_decay=0.01)
     gen = torch.Generator().manual_seed(args.seed)
+    ckpt_path, start = out / "ckpt.pt", 0
+    if ckpt_path.exists():  # resume: the weights, the optimiser and the batch sampler's state
+        state = torch.load(ckpt_path, weights_only=False)
+        planner.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        start = state["step"]
+        print(f"resumed from {ckpt_path} at step {start}", flush=True)
+    stop = min(args.steps, args.stop_after or args.steps)
     with open(out / "log.jsonl", "a") as log:
-        for step in range(args.steps):
+        for step in tqdm(range(start, stop), initial=start, total=args.steps, desc="planner", mininterval=5):
             lr = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -217,7 +233,7 @@ def main() -> None:
             sum(parts.values()).backward()
             torch.nn.utils.clip_grad_norm_(planner.parameters(), 1.0)
             opt.step()
-            if (step + 1) % 250 == 0 or step + 1 == args.steps:
+            if (step + 1) % 250 == 0 or step + 1 == stop:
                 planner.eval()
                 with torch.no_grad():
                     val_parts = losses(planner, val_features, val_mask, val_targets)
@@ -227,6 +243,13 @@ def main() -> None:
                 log.flush()
                 print(json.dumps(record), flush=True)
                 planner.save_pretrained(out)  # the newest weights, usable while training goes on
+                tmp = ckpt_path.with_suffix(".tmp")
+                torch.save({"model": planner.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                            "step": step + 1}, tmp)
+                os.replace(tmp, ckpt_path)
+    if stop < args.steps:
+        print(f"stopped after step {stop}; rerun with the same arguments to resume", flush=True)
+        return
     planner.eval().save_pretrained(out)
     report = {"validation (training triples, unseen scenes)": motion_accuracy(planner, val_captions,
                                                                               val_targets["tracks"])}
