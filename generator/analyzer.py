@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from generator.scenes import COLOURS, DIRECTIONS
+from generator.scenes import DIRECTIONS, nearest_colour
 
 SAT_MIN = 0.42  # backgrounds stay below 0.25 saturation, objects above 0.8
 VAL_MIN = 0.35
@@ -76,9 +76,7 @@ def _colour_of(frames: np.ndarray, masks: np.ndarray) -> str | None:
         return None
     angle = np.deg2rad(hue)
     mean = np.rad2deg(np.arctan2(np.sin(angle).mean(), np.cos(angle).mean())) % 360.0
-    names = list(COLOURS)
-    dist = [min(abs(mean - h), 360.0 - abs(mean - h)) for h in COLOURS.values()]
-    return names[int(np.argmin(dist))]
+    return nearest_colour(float(mean))
 
 
 def _motion_of(masks: np.ndarray, track: list[tuple[float, float, float]], width: int) -> str:

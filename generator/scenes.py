@@ -38,6 +38,13 @@ COLOURS: dict[str, float] = {  # name -> hue in degrees
     "magenta": 315.0,
 }
 SHAPES = ("circle", "square", "triangle", "star")
+
+
+def nearest_colour(hue: float) -> str:
+    """The name in ``COLOURS`` whose hue is nearest to ``hue`` (degrees) around the colour circle."""
+    return min(COLOURS, key=lambda name: min(abs(hue - COLOURS[name]), 360.0 - abs(hue - COLOURS[name])))
+
+
 DIRECTIONS: dict[str, tuple[float, float]] = {  # name -> unit (dx, dy), image y grows downwards
     "left": (-1.0, 0.0),
     "right": (1.0, 0.0),

@@ -35,7 +35,7 @@ from generator.layout_planner import (
     scene_silhouette_targets,
     track_motion,
 )
-from generator.scenes import COLOURS, SHAPES, background_rgb, caption_variant, make_scene, silhouette_template
+from generator.scenes import SHAPES, background_rgb, caption_variant, make_scene, nearest_colour, silhouette_template
 from generator.text_encoder import load_minilm
 
 PLANNER_SEED_BASE = 40_000_000  # scene seeds of the planner's data (the latent cache uses 20_000_000 + i)
@@ -165,11 +165,8 @@ def colour_accuracy(planner: LayoutPlanner, captions: list[str], colours: list[s
     """Share of captions whose planned first-object RGB has the named colour's hue (nearest of ``COLOURS``)."""
     tokenizer, text_model = load_minilm()
     rgb = planner.eval().plan_colours(tokenizer, text_model, captions)[:, 0]
-    names, hues = list(COLOURS), list(COLOURS.values())
-    hits = 0
-    for (r, g, b), want in zip(rgb.tolist(), colours, strict=True):
-        hue = colorsys.rgb_to_hsv(r, g, b)[0] * 360.0
-        hits += names[min(range(len(hues)), key=lambda i: min(abs(hue - hues[i]), 360 - abs(hue - hues[i])))] == want
+    hits = sum(nearest_colour(colorsys.rgb_to_hsv(r, g, b)[0] * 360.0) == want
+               for (r, g, b), want in zip(rgb.tolist(), colours, strict=True))
     return hits / max(1, len(colours))
 
 
