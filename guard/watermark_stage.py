@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,7 +30,9 @@ class WatermarkSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     strength: float = Field(default=watermark.DEFAULT_STRENGTH, gt=0, le=16)
     p_threshold: float = Field(default=watermark.DEFAULT_P_THRESHOLD, gt=0, lt=1)
-    key: str | None = None  # null: the built-in public key (io.videoguard.wm.v1 and v2 share it)
+    key: str | None = None  # null: the built-in public key (io.videoguard.wm.v1, v2 and v3 share it)
+    # which format's carrier to draw (watermark.FORMATS); detection reads every format whatever this says
+    format: Literal["v3", "v2", "v1"] = watermark.DEFAULT_FORMAT
     verify_after_encode: bool = True  # read by the pipeline: detect the payload in the encoded file
     attempts: int = Field(default=4, ge=1, le=10)  # read by the pipeline: embeds tried before it refuses to release
     escalate: float = Field(default=1.25, ge=1, le=4)  # strength factor per failed re-embed (from the third embed)
@@ -65,7 +68,10 @@ class VideoWatermarkStage:
         self.settings = settings
         self._key = watermark.DEFAULT_KEY if settings.key is None else settings.key.encode("utf-8")
         suffix = "" if settings.key is None else "+key-" + hashlib.sha256(self._key).hexdigest()[:8]
-        self.algorithm = watermark.ALGORITHM + suffix
+        self.algorithm = watermark.FORMATS[settings.format][0] + suffix
+
+    def _shape(self, fps: float) -> str:
+        return watermark.default_shape(fps, self.settings.format)
 
     def embed(self, clip: Clip, payload: bytes, *, hint: Reinforcement | None = None) -> tuple[Verdict, Clip]:
         """Mark every frame of ``clip`` with ``payload`` (PAYLOAD_BYTES bytes); raises rather than skip.
@@ -78,7 +84,8 @@ class VideoWatermarkStage:
         with stopwatch() as elapsed:
             try:
                 frames = watermark.embed(clip.frames, payload, fps=clip.fps, strength=strength, key=self._key,
-                                         cell_gain=None if hint is None else hint.cell_gain)  # (T, H, W, 3) uint8
+                                         cell_gain=None if hint is None else hint.cell_gain,
+                                         carrier_shape=self._shape(clip.fps))  # (T, H, W, 3) uint8
             except ValueError as exc:
                 raise InputError(f"cannot watermark this clip: {exc}") from exc
             mse = float(np.mean((frames.astype(np.float32) - clip.frames) ** 2))
@@ -97,7 +104,8 @@ class VideoWatermarkStage:
         from the second failure on, a strength raised by ``escalate`` up to ``max_strength``)."""
         try:
             gain = watermark.reinforce(original.frames, marked.frames, received.frames, payload, fps=original.fps,
-                                       key=self._key, cell_gain=None if hint is None else hint.cell_gain)
+                                       key=self._key, cell_gain=None if hint is None else hint.cell_gain,
+                                       carrier_shape=self._shape(original.fps))
         except ValueError as exc:
             raise InputError(f"cannot reinforce the watermark of this clip: {exc}") from exc
         if hint is None:

@@ -8,13 +8,13 @@ video is marked" that is valid for any unmarked video. See watermark/README.md f
 from watermark.detector import DEFAULT_P_THRESHOLD, Detection, detect
 from watermark.embedder import DEFAULT_STRENGTH, MIN_SIDE, PAYLOAD_BYTES, embed
 from watermark.informed import reinforce
-from watermark.layout import CARRIER_SHAPES, DEFAULT_KEY, default_shape
+from watermark.layout import CARRIER_SHAPES, DEFAULT_FORMAT, DEFAULT_KEY, FORMATS, default_shape
 
-# What ``embed`` writes by default: format v2, the doublet carrier from 12 fps up and v1's Manchester carrier below
-# (``default_shape``); ``detect`` reads both carriers, so v1 releases (io.videoguard.wm.v1: Manchester at every
-# frame rate) stay detectable.
-ALGORITHM = "io.videoguard.wm.v2"
+# What ``embed`` writes by default: format v3, the pulse carrier from 12 fps up and v1's Manchester carrier below
+# (``default_shape``); ``detect`` reads every carrier, so v1 and v2 releases (io.videoguard.wm.v1: Manchester at
+# every frame rate; v2: the doublet from 12 fps up) stay detectable.
+ALGORITHM = FORMATS[DEFAULT_FORMAT][0]
 
-__all__ = ["ALGORITHM", "CARRIER_SHAPES", "DEFAULT_KEY", "DEFAULT_P_THRESHOLD", "DEFAULT_STRENGTH", "MIN_SIDE",
-           "PAYLOAD_BYTES", "default_shape",
+__all__ = ["ALGORITHM", "CARRIER_SHAPES", "DEFAULT_FORMAT", "DEFAULT_KEY", "DEFAULT_P_THRESHOLD", "DEFAULT_STRENGTH",
+           "FORMATS", "MIN_SIDE", "PAYLOAD_BYTES", "default_shape",
            "Detection", "detect", "embed", "reinforce"]

@@ -120,9 +120,9 @@ def embed(frames: np.ndarray, payload: bytes, *, fps: float = 24.0, strength: fl
 
     ``cell_gain`` (CELLS,) redistributes the amplitude between cells (``watermark.reinforce`` computes it from a
     failed read-back); the clip's PSNR budget is unchanged, since the budget scaling below includes it.
-    ``carrier_shape`` (``layout.carrier``; None: format v2, the doublet from 12 fps up, Manchester below): the budget
-    is spent only on the frames the carrier marks, so a carrier with duty 1/3 (the doublet) draws the mark
-    sqrt(3) x stronger at the same PSNR.
+    ``carrier_shape`` (``layout.carrier``; None: the default format's, v3: the pulse from 12 fps up, Manchester
+    below): the budget is spent only on the frames the carrier marks, so a carrier with duty 1/3 (the doublet) draws
+    the mark sqrt(3) x stronger at the same PSNR, the pulse (2 frames a second) sqrt(fps / 2) x.
     """
     # 1. Check inputs
     validate_frames(frames)

@@ -48,7 +48,7 @@ def reinforce(original: np.ndarray, marked: np.ndarray, received: np.ndarray, pa
               key: bytes = DEFAULT_KEY, cell_gain: np.ndarray | None = None,
               carrier_shape: str | None = None) -> np.ndarray:
     """New (CELLS,) cell gains for re-embedding ``original`` after ``marked`` (embedded with ``cell_gain`` and
-    ``carrier_shape``; None: the format v2 default at ``fps``) was received as ``received`` (same frames, e.g.
+    ``carrier_shape``; None: the default format's at ``fps``) was received as ``received`` (same frames, e.g.
     decoded from the encoded file) and did not read back.
 
     All three are (T, H, W, 3) uint8 with the same frame count; ``received`` may differ in size (padding).

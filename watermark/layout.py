@@ -9,13 +9,18 @@ Why a temporal carrier: the whole pattern flips sign in keyed 1/6 s slots, so th
 (motion-aligned) moving average over time and remove nearly all of the slowly changing picture while keeping the
 mark; the carrier's sign sequence never has to be known by the detector.
 
-Two carrier shapes: ``manchester`` (format v1: every slot at +-1, Manchester pairs) and ``doublet`` (one keyed
-+1, -1 pair of slots per second, then four slots at 0; drawn sqrt(3) x stronger at the same PSNR). Format v2
-draws the doublet from 12 fps up and the Manchester carrier below (``default_shape``).
-Why v2: H.264/H.265 at CRF 40 quantise a small flicker to nothing (a dead zone: the kept fraction grows with the
-amplitude), so the same energy concentrated in one large sign flip per second survives better (oracle per-cell
-SNR after CRF 40, 8 clips: median 0.53 -> 1.56 x264, 0.61 -> 1.71 x265; benchmarks/RESULTS.md). The period stays
-one second, so every 1-second piece of a clip holds a whole doublet.
+Three carrier shapes: ``manchester`` (format v1: every slot at +-1, Manchester pairs), ``doublet`` (one keyed
++1, -1 pair of slots per second, then four slots at 0; drawn sqrt(3) x stronger at the same PSNR) and ``pulse``
+(one keyed +1, -1 pair of single frames per second, every other frame at 0; at 24 fps drawn sqrt(12) x stronger).
+Formats (``FORMATS``): v1 is Manchester at every frame rate; v2 draws the doublet and v3 the pulse from 12 fps up,
+both Manchester below (``default_shape``). v3 is what ``embed`` writes unless told otherwise.
+Why v2 and v3: H.264/H.265 at CRF 40 quantise a small flicker to nothing (a dead zone: the kept fraction grows
+with the amplitude), so the same energy concentrated in one large sign flip per second survives better (oracle
+per-cell SNR after CRF 40, 8 clips: median 0.53 -> 1.56 x264, 0.61 -> 1.71 x265 for the doublet); the pulse
+concentrates it in two frames (bit accuracy after CRF 40, 16 development clips: x264 0.74 -> 0.86, x265 0.68 ->
+0.94; benchmarks/RESULTS.md, tenth session). The price is visibility on the marked frames: the pulse frames
+carry the whole second's budget (worst single frame about 31.6 dB PSNR against 37.5 for the doublet). The period
+stays one second, so every 1-second piece of a clip holds a whole doublet or pulse pair.
 """
 
 from __future__ import annotations
@@ -35,8 +40,12 @@ DATA_CELLS = REPEAT * CODED_BITS  # 188
 PILOTS = CELLS - DATA_CELLS  # 68 cells with keyed known signs: detection statistic and sign reference
 CARRIER_HZ = 6.0  # the carrier holds its sign for 1/6 s (4 frames at 24 fps)
 DEFAULT_KEY = b"io.videoguard.wm.v1"  # the key, not the format: v2 marks use the same default key
-CARRIER_SHAPES = ("doublet", "manchester")  # the order in which the detector tries the keyed carriers
-DOUBLET_MIN_FPS = 12.0  # format v2 draws the doublet from 2 frames per slot up; below, v1's Manchester carrier
+CARRIER_SHAPES = ("pulse", "doublet", "manchester")  # the order in which the detector tries the keyed carriers
+DOUBLET_MIN_FPS = 12.0  # formats v2 and v3 draw their carrier from here up; below, v1's Manchester carrier
+# format version -> (algorithm id, the shape drawn from DOUBLET_MIN_FPS up); below it every version is Manchester
+FORMATS = {"v3": ("io.videoguard.wm.v3", "pulse"), "v2": ("io.videoguard.wm.v2", "doublet"),
+           "v1": ("io.videoguard.wm.v1", "manchester")}
+DEFAULT_FORMAT = "v3"
 _DOUBLET = np.array([1.0, -1.0, 0.0, 0.0, 0.0, 0.0], np.float32)  # slot values over one second (6 slots)
 
 
@@ -73,16 +82,18 @@ def layout_for(key: bytes = DEFAULT_KEY) -> Layout:
     )
 
 
-def default_shape(fps: float) -> str:
-    """The carrier format v2 (``io.videoguard.wm.v2``) draws at ``fps``: the doublet from DOUBLET_MIN_FPS up,
-    v1's Manchester carrier below.
+def default_shape(fps: float, version: str = DEFAULT_FORMAT) -> str:
+    """The carrier format ``version`` (``FORMATS``) draws at ``fps``: its own shape (v3 the pulse, v2 the doublet)
+    from DOUBLET_MIN_FPS up, v1's Manchester carrier below.
 
     Why: below 12 fps a 1/6 s slot is under two frames and the doublet's halves come out unequal (at the bundled
     generator's 8 fps: two frames at +1, one at -1), and on those clips the doublet read back after the release's
     CRF 18 encode less often than Manchester (2-step bundled clips, 128 clip-payload pairs: 86 vs 94 at the first
     embed, 120 vs 126 after one reinforcement; benchmarks/watermark_release_loop.py).
     """
-    return "doublet" if fps >= DOUBLET_MIN_FPS else "manchester"
+    if version not in FORMATS:
+        raise ValueError(f"watermark format must be one of {tuple(FORMATS)}, got {version!r}")
+    return FORMATS[version][1] if fps >= DOUBLET_MIN_FPS else "manchester"
 
 
 def carrier(num_frames: int, fps: float, key: bytes = DEFAULT_KEY, shape: str | None = None) -> np.ndarray:
@@ -92,13 +103,22 @@ def carrier(num_frames: int, fps: float, key: bytes = DEFAULT_KEY, shape: str | 
     free of slow components the detector's moving-average high-pass would throw away with the picture.
     ``doublet`` (v2): values in {-1, 0, +1}, per second one keyed +-(+1, -1) pair in the first two slots, 0 in the
     other four (duty 1/3; also free of slow components). The embedder scales its amplitude by the duty.
-    ``None``: the format v2 default at this frame rate (``default_shape``).
+    ``pulse`` (v3): per second one keyed +-(+1, -1) pair on the second's first two frames, 0 elsewhere (duty
+    2/fps; the frame rate is the one the clip is played at, so the pair is two frames whatever it is).
+    ``None``: the default format's shape at this frame rate (``default_shape``).
     """
     shape = default_shape(fps) if shape is None else shape
     if shape not in CARRIER_SHAPES:
         raise ValueError(f"carrier shape must be one of {CARRIER_SHAPES}, got {shape!r}")
     slot = np.floor(np.arange(num_frames) * CARRIER_HZ / fps).astype(np.int64)  # (T,)
     last = int(slot[-1]) if num_frames else 0
+    if shape == "pulse":
+        frame = np.arange(num_frames)
+        second = np.floor(frame / fps).astype(np.int64)
+        position = frame - np.ceil(second * fps).astype(np.int64)  # frames since the second began
+        seconds = int(second[-1]) + 1 if num_frames else 1
+        signs = _rng(key, "carrier:pulse").choice(np.array([-1.0, 1.0], np.float32), seconds)
+        return (signs[second] * np.where(position == 0, 1.0, np.where(position == 1, -1.0, 0.0))).astype(np.float32)
     if shape == "doublet":
         signs = _rng(key, "carrier:doublet").choice(np.array([-1.0, 1.0], np.float32), last // len(_DOUBLET) + 1)
         return (signs[slot // len(_DOUBLET)] * _DOUBLET[slot % len(_DOUBLET)]).astype(np.float32)

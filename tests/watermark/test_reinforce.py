@@ -42,7 +42,7 @@ def test_when_fps_is_not_positive_then_detect_raises() -> None:
 
 
 def test_when_a_speckled_clip_is_released_then_reading_with_the_frame_rate_beats_the_blind_read() -> None:
-    """The Manchester carrier (what format v2 draws at 8 fps): its principal components lose to the speckle. (The
+    """The Manchester carrier (what formats v2 and v3 draw at 8 fps): its principal components lose to the speckle. (The
     doublet's blind read is as strong as its keyed one on this clip: measured p 1.9e-5 blind, 3.1e-5 keyed.)"""
     frames = generated_like(5, texture=12.0)  # 17 frames, new speckle every frame: the generator's hard case
     received = release_encode(watermark.embed(frames, PAYLOAD, fps=FPS, carrier_shape="manchester"))

@@ -18,7 +18,7 @@ PAYLOAD = bytes.fromhex("fedcba9876543210")
 def test_when_built_from_the_default_policy_then_it_is_a_watermark_stage() -> None:
     stage = build_watermark_stage(load_policy())
     assert isinstance(stage, WatermarkStage)
-    assert stage.name == "watermark" and stage.algorithm == "io.videoguard.wm.v2"
+    assert stage.name == "watermark" and stage.algorithm == "io.videoguard.wm.v3"
 
 
 def test_when_a_clip_is_embedded_then_detect_reads_the_payload_back() -> None:
@@ -34,7 +34,7 @@ def test_when_a_clip_is_embedded_then_detect_reads_the_payload_back() -> None:
 def test_when_a_private_key_is_set_then_the_public_detector_does_not_see_the_mark() -> None:
     private = build_watermark_stage(load_policy(overrides={"watermark": {"settings": {"key": "secret"}}}))
     _, marked = private.embed(Clip(photo_pan(frames=36, size=192), 24.0), PAYLOAD)
-    assert private.algorithm.startswith("io.videoguard.wm.v2+key-")
+    assert private.algorithm.startswith("io.videoguard.wm.v3+key-")
     assert private.detect(marked).payload == PAYLOAD
     public = build_watermark_stage(load_policy()).detect(marked)
     assert not public.marked and public.payload is None
@@ -52,7 +52,21 @@ def test_when_the_payload_has_the_wrong_size_then_embed_raises(payload: bytes) -
         build_watermark_stage(load_policy()).embed(Clip(np.zeros((2, 96, 96, 3), np.uint8), 24.0), payload)
 
 
-@pytest.mark.parametrize("settings", [{"strength": 0}, {"strength": 100}, {"p_threshold": 2}, {"colour": 1}])
+@pytest.mark.parametrize("version, shape", [("v2", "doublet"), ("v1", "manchester")])
+def test_when_the_policy_names_an_older_format_then_its_carrier_is_drawn_and_its_id_recorded(version: str,
+                                                                                            shape: str) -> None:
+    import watermark
+
+    stage = build_watermark_stage(load_policy(overrides={"watermark": {"settings": {"format": version}}}))
+    frames = photo_pan(frames=36, size=192)
+    verdict, marked = stage.embed(Clip(frames, 24.0), PAYLOAD)
+    assert stage.algorithm == f"io.videoguard.wm.{version}" and verdict.evidence["algorithm"] == stage.algorithm
+    assert np.array_equal(marked.frames, watermark.embed(frames, PAYLOAD, fps=24.0, carrier_shape=shape))
+    assert stage.detect(marked).payload == PAYLOAD
+
+
+@pytest.mark.parametrize("settings", [{"strength": 0}, {"strength": 100}, {"p_threshold": 2}, {"colour": 1},
+                                      {"format": "v9"}])
 def test_when_settings_are_invalid_then_building_raises_a_policy_error(settings: dict) -> None:
     with pytest.raises(PolicyError, match="watermark.settings"):
         build_watermark_stage(load_policy(overrides={"watermark": {"settings": settings}}))
