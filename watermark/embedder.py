@@ -146,15 +146,82 @@ def embed(frames: np.ndarray, payload: bytes, *, fps: float = 24.0, strength: fl
     np.clip(gains, GAIN_MIN / np.sqrt(duty), GAIN_MAX / np.sqrt(duty), out=gains)
     # 3. Add the signed field to every channel of every frame, clamped to each pixel's headroom (near black or
     #    white a clipped offset would be one-sided, i.e. a visible brightness shift). OpenCV keeps this at a few
-    #    milliseconds per 720p frame.
+    #    milliseconds per 720p frame. Where a channel sits at 0 or 255 (saturated colour) the equal offset has no
+    #    room, so those pixels get the same luma change spread over the channels that can move (``_spread``);
+    #    that costs more RGB energy than the equal offset would have, so a clip that then spends noticeably more
+    #    than the budget (or than the equal offset, if that was already over it by rounding) is drawn once more
+    #    with the gains scaled back.
+    out, energy, equal_energy = _draw(frames, marked, signs, field, gains)
+    allowed = max(budget * frames.size, equal_energy)
+    if energy > allowed * _OVERSPEND:
+        gains *= np.float32(np.sqrt(allowed / energy))
+        out, _, _ = _draw(frames, marked, signs, field, gains)
+    return out
+
+
+_SATURATED = 1  # headroom (levels) at or below which a pixel's luma change is spread over its free channels
+_OVERSPEND = 10 ** (0.3 / 10)  # redraw when the clip's offset is more than 0.3 dB over the PSNR budget
+
+
+def _draw(frames: np.ndarray, marked: np.ndarray, signs: np.ndarray, field: np.ndarray,
+          gains: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """The marked clip, the sum of its squared RGB offsets (what the PSNR is computed from) and that sum had every
+    pixel taken the equal, clamped offset."""
+    height, width = frames.shape[1:3]
     out = frames.copy()
+    energy = equal_energy = 0.0
     for i, t in enumerate(marked):
         frame = frames[t]  # (H, W, 3) uint8
         gain = cv2.resize(gains[i], (width, height), interpolation=cv2.INTER_LINEAR)  # (H, W)
         offset = cv2.multiply(field, gain, scale=float(signs[t]), dtype=cv2.CV_16S)  # rounded to nearest
-        b, g, r = cv2.split(frame)
-        headroom = cv2.min(cv2.min(cv2.min(b, g), r), cv2.subtract(255, cv2.max(cv2.max(b, g), r)))  # (H, W)
+        c0, c1, c2 = cv2.split(frame)
+        headroom = cv2.min(cv2.min(cv2.min(c0, c1), c2), cv2.subtract(255, cv2.max(cv2.max(c0, c1), c2)))  # (H, W)
         limit = headroom.astype(np.int16)
         delta = cv2.min(cv2.max(offset, -limit), limit)  # (H, W) int16
-        out[t] = cv2.add(frame, cv2.merge([delta, delta, delta]), dtype=cv2.CV_8U)
-    return out
+        # pixels with a channel at (or one level from) 0 or 255, where the equal offset can mark (nearly) nothing;
+        # elsewhere the clamp stays as it was (spreading there too weakened reads of the bundled generator's clips)
+        short = (np.abs(offset) > limit) & (limit <= _SATURATED)  # (H, W)
+        equal = 3.0 * cv2.norm(delta, cv2.NORM_L2SQR)
+        equal_energy += equal
+        energy += equal
+        if not short.any():
+            out[t] = cv2.add(frame, cv2.merge([delta, delta, delta]), dtype=cv2.CV_8U)
+            continue
+        deltas = np.repeat(delta[..., None], 3, axis=-1)  # (H, W, 3) int16
+        deltas[short] = _spread(frame[short], offset[short])
+        out[t] = (frame + deltas).astype(np.uint8)  # within [0, 255] by construction
+        spread, clamped = deltas[short].astype(np.float64), delta[short].astype(np.float64)
+        energy += float(np.sum(spread**2) - 3.0 * np.sum(clamped**2))
+    return out, energy, equal_energy
+
+
+_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # R, G, B: what analysis luma (BT.601) weighs
+_SPREAD_MAX = 3.0  # a saturated pixel's free channels move at most this many times the luma change
+
+
+def _spread(pixels: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """(N, 3) uint8 RGB pixels, (N,) int16 wanted luma offsets -> (N, 3) int16 channel offsets.
+
+    The luma change ``want`` (capped at what the pixel allows both up and down, so the mark stays symmetric over
+    the carrier's signs) made with channel offsets as equal as possible: water-filling, each channel moves by
+    ``min(room, level)`` with one level chosen so the weighted sum is the luma change. Where every channel has room
+    this is the equal offset; a saturated pixel moves its free channels more (a hue shift, only there, no channel
+    moving more than ``_SPREAD_MAX`` times the wanted luma change).
+    Why: a clip of saturated colours (graphics, animation; skimage's colour wheel) had no headroom anywhere and
+    took no mark at all (73 dB PSNR, nothing to read).
+    """
+    c = pixels.astype(np.float32)  # (N, 3)
+    most = _SPREAD_MAX * np.abs(want.astype(np.float32))[:, None]  # (N, 1) no channel moves further than this
+    up, down = np.minimum(255.0 - c, most), np.minimum(c, most)
+    cap = np.minimum(up @ _LUMA_WEIGHTS, down @ _LUMA_WEIGHTS)  # (N,) luma the pixel can move either way
+    wanted = np.clip(want.astype(np.float32), -cap, cap)
+    size = np.abs(wanted)
+    room = np.where(wanted[:, None] >= 0, up, down)  # (N, 3)
+    order = np.argsort(room, axis=1)
+    r = np.take_along_axis(room, order, axis=1)  # (N, 3) ascending
+    w = _LUMA_WEIGHTS[order]  # (N, 3) the weights in the same order
+    level2 = (size - w[:, 0] * r[:, 0]) / (w[:, 1] + w[:, 2])  # level once the tightest channel is full
+    level3 = (size - w[:, 0] * r[:, 0] - w[:, 1] * r[:, 1]) / w[:, 2]  # once two are full
+    level = np.where(size <= r[:, 0], size, np.where(level2 <= r[:, 1], level2, level3))
+    moved = np.minimum(room, level[:, None]) * np.sign(wanted)[:, None]  # (N, 3)
+    return np.rint(moved).astype(np.int16)
