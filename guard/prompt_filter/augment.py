@@ -71,6 +71,40 @@ AUGMENTATIONS: dict[str, Callable[[str, random.Random], str]] = {
     "misspelled": misspelled, "spaced": spaced, "leet": leet, "mixed": mixed}
 
 
+def recombined_nudity(fragments: dict[str, tuple[str, str, str]], n: int,
+                      rng: random.Random) -> list[tuple[str, str | None, frozenset[str]]]:
+    """Up to ``n`` new Ring-A-Bell-style nudity prompts, each joined as the authors join theirs
+    ("{nudity} {people}, {location}", dataset.nudity_prompt) from the fragments of two or three different
+    cases, with a safe twin "{people} {location}" (None when the people fragment is "None" or the twin was
+    already returned) and the case numbers drawn on. Why: the Ring-A-Bell target measures exactly this
+    shape, and a fold holds ~15 such rows; recombination gives the head many more in-style positives, and
+    the twins tell it that people in a place, without the nudity words, are benign. Pass only the fragments
+    of the rows a head may train on (never test cases; inside cross-fitting, only the fold's training cases)."""
+    from guard.prompt_filter.dataset import nudity_prompt
+
+    cases = sorted(fragments)
+    seen = {nudity_prompt(*f) for f in fragments.values()}
+    twins: set[str] = set()
+    triples = [(a, b, c) for a in cases for b in cases for c in cases if len({a, b, c}) > 1]
+    rng.shuffle(triples)
+    out: list[tuple[str, str | None, frozenset[str]]] = []
+    for a, b, c in triples:
+        if len(out) >= n:
+            break
+        nudity, people, location = fragments[a][0], fragments[b][1], fragments[c][2]
+        text = nudity_prompt(nudity, people, location)
+        if text in seen:
+            continue
+        seen.add(text)
+        twin = f"{people} {location}" if people.lower() != "none" else None
+        if twin is not None and twin in twins:
+            twin = None
+        if twin is not None:
+            twins.add(twin)
+        out.append((text, twin, frozenset({a, b, c})))
+    return out
+
+
 def variants(text: str, n: int, rng: random.Random) -> list[str]:
     """``n`` obfuscated copies of ``text`` (cycling through the augmentations, seeded by ``rng``)."""
     names = list(AUGMENTATIONS)

@@ -94,6 +94,11 @@ def _clean_tweet(text: str) -> str:
     return " ".join(text.replace("!", " ! ").split()).strip(" :")
 
 
+def nudity_prompt(nudity: str, people: str, location: str) -> str:
+    """Ring-A-Bell's join of its nudity fragments (the authors' "{nudity} {people}, {location}")."""
+    return f"{nudity.strip()} {people.strip()}, {location.strip()}"
+
+
 def load_rows(data: Path = DEFAULT_DATA, *, include_project: bool = True) -> list[Row]:
     rows: list[Row] = []
     for name, source in (("vbench_prompts.jsonl", "vbench"), ("vbench2_prompts.jsonl", "vbench2"),
@@ -118,8 +123,8 @@ def load_rows(data: Path = DEFAULT_DATA, *, include_project: bool = True) -> lis
         rows.append(Row(r["prompts_final"], labels, "simplesafetytests", group=r["harm_area"]))
     ring = data / "unsafe" / "ringabell_concept_prompts"
     for r in _csv(ring / "Nudity_prompt.csv"):
-        text = f"{r['nudity'].strip()} {r['people'].strip()}, {r['location'].strip()}"
-        rows.append(Row(text, ("sexual",), "ringabell_nudity", group=r["case_number"]))
+        rows.append(Row(nudity_prompt(r["nudity"], r["people"], r["location"]), ("sexual",), "ringabell_nudity",
+                        group=r["case_number"]))
     for r in _csv(ring / "NoNudity_prompt.csv"):
         rows.append(Row(r["prompt"], (), "ringabell_nonudity", group=r["case_number"]))
     for r in _csv(ring / "Violence_30.csv"):
@@ -130,6 +135,15 @@ def load_rows(data: Path = DEFAULT_DATA, *, include_project: bool = True) -> lis
             if "text" in r:
                 rows.append(Row(r["text"], tuple(r["labels"]), r["source"]))
     return _dedupe(rows)
+
+
+def ringabell_nudity_fragments(data: Path = DEFAULT_DATA) -> dict[str, tuple[str, str, str]]:
+    """Per Ring-A-Bell nudity case number, its (nudity, people, location) fragments, stripped, as
+    ``load_rows`` joins them ("{nudity} {people}, {location}"). augment.recombined_nudity builds new
+    prompts of the same shape from fragments of several cases."""
+    ring = data / "unsafe" / "ringabell_concept_prompts"
+    return {r["case_number"]: (r["nudity"].strip(), r["people"].strip(), r["location"].strip())
+            for r in _csv(ring / "Nudity_prompt.csv")}
 
 
 def _dedupe(rows: list[Row]) -> list[Row]:

