@@ -175,23 +175,28 @@ def _draw(frames: np.ndarray, marked: np.ndarray, signs: np.ndarray, field: np.n
         gain = cv2.resize(gains[i], (width, height), interpolation=cv2.INTER_LINEAR)  # (H, W)
         offset = cv2.multiply(field, gain, scale=float(signs[t]), dtype=cv2.CV_16S)  # rounded to nearest
         c0, c1, c2 = cv2.split(frame)
-        headroom = cv2.min(cv2.min(cv2.min(c0, c1), c2), cv2.subtract(255, cv2.max(cv2.max(c0, c1), c2)))  # (H, W)
+        lowest, highest = cv2.min(cv2.min(c0, c1), c2), cv2.max(cv2.max(c0, c1), c2)
+        headroom = cv2.min(lowest, cv2.subtract(255, highest))  # (H, W) uint8
         limit = headroom.astype(np.int16)
         delta = cv2.min(cv2.max(offset, -limit), limit)  # (H, W) int16
         # pixels with a channel at (or one level from) 0 or 255, where the equal offset can mark (nearly) nothing;
         # elsewhere the clamp stays as it was (spreading there too weakened reads of the bundled generator's clips)
-        short = (np.abs(offset) > limit) & (limit <= _SATURATED)  # (H, W)
+        over = cv2.compare(cv2.absdiff(offset, 0), limit, cv2.CMP_GT)  # (H, W) uint8, OpenCV: cheap at 720p
+        # ... and whose channels differ (grey near black or white has no free channel either: skipped early)
+        edge = cv2.bitwise_and(cv2.compare(headroom, _SATURATED, cv2.CMP_LE),
+                               cv2.compare(cv2.subtract(highest, lowest), 2 * _SATURATED, cv2.CMP_GT))
         equal = 3.0 * cv2.norm(delta, cv2.NORM_L2SQR)
         equal_energy += equal
         energy += equal
-        if not short.any():
-            out[t] = cv2.add(frame, cv2.merge([delta, delta, delta]), dtype=cv2.CV_8U)
+        out[t] = cv2.add(frame, cv2.merge([delta, delta, delta]), dtype=cv2.CV_8U)
+        short = np.flatnonzero(cv2.bitwise_and(over, edge))  # flat indices of saturated pixels short of their mark
+        if not len(short):
             continue
-        deltas = np.repeat(delta[..., None], 3, axis=-1)  # (H, W, 3) int16
-        deltas[short] = _spread(frame[short], offset[short])
-        out[t] = (frame + deltas).astype(np.uint8)  # within [0, 255] by construction
-        spread, clamped = deltas[short].astype(np.float64), delta[short].astype(np.float64)
-        energy += float(np.sum(spread**2) - 3.0 * np.sum(clamped**2))
+        pixels = frame.reshape(-1, 3)[short]  # (N, 3) uint8
+        spread = _spread(pixels, offset.reshape(-1)[short])  # (N, 3) int16
+        out[t].reshape(-1, 3)[short] = (pixels + spread).astype(np.uint8)  # within [0, 255] by construction
+        clamped = delta.reshape(-1)[short].astype(np.float64)
+        energy += float(np.sum(spread.astype(np.float64) ** 2) - 3.0 * np.sum(clamped**2))
     return out, energy, equal_energy
 
 
