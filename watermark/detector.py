@@ -228,6 +228,21 @@ def carrier_estimate(residual: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return carriers
 
 
+def _likeliest_first(residual: np.ndarray, weights: np.ndarray, keyed: np.ndarray) -> np.ndarray:
+    """(S, T) keyed carriers, reordered: most cell-scale energy demodulated per unit of carrier energy first.
+
+    Why: the first candidate is read alone when its decode passes the CRC; with three format versions a v1 or v2
+    file read v3's pulse first, failed, and paid for reading every candidate (about twice the detect time). The
+    order is chosen without the pilot signs and every candidate stays in the Bonferroni factor, so the p-value is
+    unchanged in meaning.
+    """
+    if len(keyed) < 2:
+        return keyed
+    scores = [float(np.var(_pool(mark_estimate(residual, weights, seq)[None]))) / max(float(seq @ seq), 1e-12)
+              for seq in keyed]
+    return keyed[np.argsort(scores)[::-1]]
+
+
 def mark_estimate(residual: np.ndarray, weights: np.ndarray, carrier: np.ndarray) -> np.ndarray:
     """(T, A, A), (A, A), (T,) -> (A, A): the residual demodulated by the carrier, weighted per pixel."""
     return np.tensordot(carrier.astype(np.float32), residual, axes=1) * weights
@@ -517,7 +532,7 @@ def _attempt(frames: np.ndarray, layout: Layout, key: bytes, keyed: np.ndarray |
     weights = pixel_weights(residual)  # (A, A)
     candidates = carrier_estimate(residual, weights)  # (COMPONENTS, T)
     if keyed is not None:
-        candidates = np.vstack([keyed[:, :len(frames)], candidates])  # (S + COMPONENTS, T)
+        candidates = np.vstack([_likeliest_first(residual, weights, keyed[:, :len(frames)]), candidates])
     # 4. geometry, cells and the pilot statistic (min p over components and whole-cell shifts: Bonferroni)
     # (the first component usually is the carrier: if its decode passes the CRC the others are not read; the
     #  Bonferroni factor stays COMPONENTS, which keeps the bound valid, if conservative, for the early stop)
