@@ -103,7 +103,8 @@ def shots(luma: np.ndarray) -> list[slice]:
     return [slice(a, b) for a, b in zip(starts[:-1], starts[1:], strict=True) if b > a]
 
 
-def _step_motion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _step_motion(a: np.ndarray, b: np.ndarray, a8: np.ndarray | None = None, b8: np.ndarray | None = None
+                 ) -> np.ndarray:
     """3x3 similarity transform taking frame ``a``'s pixel coordinates to frame ``b``'s (identity if untrackable).
 
     Global camera motion (pans, zooms) is the picture change the plain moving average leaves behind; tracking
@@ -111,7 +112,8 @@ def _step_motion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     it stays in the residual (it is smooth: a shift of a pixel or two barely changes it).
     """
     eye = np.eye(3)
-    a8, b8 = np.clip(a, 0, 255).astype(np.uint8), np.clip(b, 0, 255).astype(np.uint8)
+    a8 = np.clip(a, 0, 255).astype(np.uint8) if a8 is None else a8  # (the callers convert each frame once)
+    b8 = np.clip(b, 0, 255).astype(np.uint8) if b8 is None else b8
     points = cv2.goodFeaturesToTrack(a8, maxCorners=80, qualityLevel=0.01, minDistance=6)
     if points is None or len(points) < 8:
         return eye
@@ -129,8 +131,9 @@ def _step_motion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # the worst generated clip, 0.37 -> 5e-6 and 4e-3 -> 1e-20 on two others, marked at 24 fps).
     warped = cv2.warpAffine(a, matrix, (a.shape[1], a.shape[0]), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=float("nan"))
-    seen = warped == warped
-    if not seen.any() or np.abs(b - warped)[seen].mean() >= MOTION_GAIN * np.abs(b - a)[seen].mean():
+    seen = cv2.compare(warped, warped, cv2.CMP_EQ)  # (A, A) uint8, 0 where NaN; OpenCV's masked means: cheaper
+    if not cv2.countNonZero(seen) or (cv2.mean(cv2.absdiff(b, warped), mask=seen)[0]
+                                      >= MOTION_GAIN * cv2.mean(cv2.absdiff(b, a), mask=seen)[0]):
         return eye
     return np.vstack([matrix, [0.0, 0.0, 1.0]])
 
@@ -144,8 +147,10 @@ def _aligned_mean(part: np.ndarray, width: int, motion: bool = True) -> np.ndarr
     """
     n, half = len(part), width // 2
     to_frame = [np.eye(3)]  # cumulative: frame 0 coordinates -> frame t coordinates
+    eight = np.clip(part, 0, 255).astype(np.uint8) if motion else part
     for t in range(n - 1):
-        to_frame.append((_step_motion(part[t], part[t + 1]) if motion else np.eye(3)) @ to_frame[-1])
+        step = _step_motion(part[t], part[t + 1], eight[t], eight[t + 1]) if motion else np.eye(3)
+        to_frame.append(step @ to_frame[-1])
     from_frame = [np.linalg.inv(m) for m in to_frame]
     out = np.empty_like(part)
     size = (part.shape[2], part.shape[1])
@@ -161,9 +166,9 @@ def _aligned_mean(part: np.ndarray, width: int, motion: bool = True) -> np.ndarr
             t_to_j = (to_frame[j] @ from_frame[t])[:2]  # frame t coordinates -> frame j coordinates
             warped = cv2.warpAffine(part[j], t_to_j, size, flags=flags, borderMode=cv2.BORDER_CONSTANT,
                                     borderValue=float("nan"))
-            seen = warped == warped  # (A, A) False where NaN
-            acc += np.where(seen, warped, 0.0)
-            count += seen
+            seen = cv2.compare(warped, warped, cv2.CMP_EQ)  # (A, A) uint8, 0 where NaN (OpenCV: cheaper here)
+            cv2.add(acc, cv2.patchNaNs(warped, 0.0), dst=acc)
+            cv2.add(count, 1.0, dst=count, mask=seen)
         out[t] = acc / count
     return out
 
