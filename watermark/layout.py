@@ -17,9 +17,9 @@ both Manchester below (``default_shape``). v3 is what ``embed`` writes unless to
 Why v2 and v3: H.264/H.265 at CRF 40 quantise a small flicker to nothing (a dead zone: the kept fraction grows
 with the amplitude), so the same energy concentrated in one large sign flip per second survives better (oracle
 per-cell SNR after CRF 40, 8 clips: median 0.53 -> 1.56 x264, 0.61 -> 1.71 x265 for the doublet); the pulse
-concentrates it in two frames (bit accuracy after CRF 40, 16 development clips: x264 0.74 -> 0.86, x265 0.68 ->
-0.94; benchmarks/RESULTS.md, tenth session). The price is visibility on the marked frames: the pulse frames
-carry the whole second's budget (worst single frame about 31.6 dB PSNR against 37.5 for the doublet). The period
+concentrates it in two frames (bit accuracy after CRF 40, 16 development clips: x264 0.77 -> 0.88, x265 0.69 ->
+0.97; benchmarks/RESULTS.md, tenth session). The price is visibility on the marked frames: the pulse frames
+carry the whole second's budget (worst single frame about 31.4 dB PSNR against 37.3 for the doublet). The period
 stays one second, so every 1-second piece of a clip holds a whole doublet or pulse pair.
 """
 
@@ -114,8 +114,10 @@ def carrier(num_frames: int, fps: float, key: bytes = DEFAULT_KEY, shape: str | 
     last = int(slot[-1]) if num_frames else 0
     if shape == "pulse":
         frame = np.arange(num_frames)
-        second = np.floor(frame / fps).astype(np.int64)
-        position = frame - np.ceil(second * fps).astype(np.int64)  # frames since the second began
+        # (the tolerances keep a rate like 29.97, whose whole seconds fall on frames, from rounding a second's
+        #  first frame into the previous second)
+        second = np.floor(frame / fps + 1e-9).astype(np.int64)
+        position = frame - np.ceil(second * fps - 1e-6).astype(np.int64)  # frames since the second began
         seconds = int(second[-1]) + 1 if num_frames else 1
         signs = _rng(key, "carrier:pulse").choice(np.array([-1.0, 1.0], np.float32), seconds)
         return (signs[second] * np.where(position == 0, 1.0, np.where(position == 1, -1.0, 0.0))).astype(np.float32)
