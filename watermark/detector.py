@@ -62,6 +62,7 @@ CELL_INSET = 0.2  # fraction of a cell ignored on each side when averaging (blur
 MIN_PARTIAL = 0.3  # a cell cut by the frame edge is read when at least this fraction of its read area is visible
 DEFAULT_P_THRESHOLD = 1e-6
 MAX_FRAMES = 720  # 30 s at 24 fps
+MIN_TRACKED = 40  # corners carried over from the previous step; below this many, corners are found again
 MOTION_GAIN = 0.95  # a fitted motion is kept only if it leaves under this fraction of the identity's frame difference
 #   (measured at 128 x 128: camera pans 0.00-0.11; a tracked moving object on changing texture ~0.9; spurious
 #   fits on the bundled generator's speckle 0.97-1.36)
@@ -103,28 +104,38 @@ def shots(luma: np.ndarray) -> list[slice]:
     return [slice(a, b) for a, b in zip(starts[:-1], starts[1:], strict=True) if b > a]
 
 
-def _step_motion(a: np.ndarray, b: np.ndarray, a8: np.ndarray | None = None, b8: np.ndarray | None = None
-                 ) -> np.ndarray:
+def _step_motion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """3x3 similarity transform taking frame ``a``'s pixel coordinates to frame ``b``'s (identity if untrackable).
 
     Global camera motion (pans, zooms) is the picture change the plain moving average leaves behind; tracking
     corners with pyramidal Lucas-Kanade and fitting a similarity removes most of it. The mark does not move, so
     it stays in the residual (it is smooth: a shift of a pixel or two barely changes it).
     """
+    eight = np.clip(np.stack([a, b]), 0, 255).astype(np.uint8)
+    return _track(a, b, eight[0], eight[1], None)[0]
+
+
+def _track(a: np.ndarray, b: np.ndarray, a8: np.ndarray, b8: np.ndarray,
+           points: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``_step_motion`` given 8-bit copies, and the corners tracked into ``b`` to start the next step from.
+
+    ``points`` (corners of ``a`` a previous step tracked) are reused while at least MIN_TRACKED remain, so corners
+    are found once per few frames, not every frame (Kanade-Lucas-Tomasi tracking; corner detection was 8 % of a
+    256 x 256 read). Returns (None) for the next points whenever this step fell back to no motion.
+    """
     eye = np.eye(3)
-    a8 = np.clip(a, 0, 255).astype(np.uint8) if a8 is None else a8  # (the callers convert each frame once)
-    b8 = np.clip(b, 0, 255).astype(np.uint8) if b8 is None else b8
-    points = cv2.goodFeaturesToTrack(a8, maxCorners=80, qualityLevel=0.01, minDistance=6)
+    if points is None or len(points) < MIN_TRACKED:
+        points = cv2.goodFeaturesToTrack(a8, maxCorners=80, qualityLevel=0.01, minDistance=6)
     if points is None or len(points) < 8:
-        return eye
+        return eye, None
     moved, status, _ = cv2.calcOpticalFlowPyrLK(a8, b8, points, None, winSize=(11, 11), maxLevel=2)
     good = status.reshape(-1) == 1
     if good.sum() < 8:
-        return eye
+        return eye, None
     matrix, _ = cv2.estimateAffinePartial2D(points[good], moved[good], method=cv2.RANSAC,
                                             ransacReprojThreshold=1.0)
     if matrix is None:
-        return eye
+        return eye, None
     # Keep the fit only if it explains frame b better than no motion does: on texture that changes from frame to
     # frame (the bundled generator's speckle) Lucas-Kanade "tracks" noise into warps of up to 40 pixels or 30%
     # zoom, which leave more picture in the residual than they remove (the mark then drowns: p 0.83 -> 5e-3 on
@@ -134,8 +145,8 @@ def _step_motion(a: np.ndarray, b: np.ndarray, a8: np.ndarray | None = None, b8:
     seen = cv2.compare(warped, warped, cv2.CMP_EQ)  # (A, A) uint8, 0 where NaN; OpenCV's masked means: cheaper
     if not cv2.countNonZero(seen) or (cv2.mean(cv2.absdiff(b, warped), mask=seen)[0]
                                       >= MOTION_GAIN * cv2.mean(cv2.absdiff(b, a), mask=seen)[0]):
-        return eye
-    return np.vstack([matrix, [0.0, 0.0, 1.0]])
+        return eye, None
+    return np.vstack([matrix, [0.0, 0.0, 1.0]]), moved[good]
 
 
 def _aligned_mean(part: np.ndarray, width: int, motion: bool = True) -> np.ndarray:
@@ -148,8 +159,9 @@ def _aligned_mean(part: np.ndarray, width: int, motion: bool = True) -> np.ndarr
     n, half = len(part), width // 2
     to_frame = [np.eye(3)]  # cumulative: frame 0 coordinates -> frame t coordinates
     eight = np.clip(part, 0, 255).astype(np.uint8) if motion else part
+    points = None  # corners tracked so far (in the current frame's coordinates)
     for t in range(n - 1):
-        step = _step_motion(part[t], part[t + 1], eight[t], eight[t + 1]) if motion else np.eye(3)
+        step, points = _track(part[t], part[t + 1], eight[t], eight[t + 1], points) if motion else (np.eye(3), None)
         to_frame.append(step @ to_frame[-1])
     from_frame = [np.linalg.inv(m) for m in to_frame]
     out = np.empty_like(part)
