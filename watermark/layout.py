@@ -39,7 +39,7 @@ REPEAT = 1  # copies per coded bit (2 needs GRID 22: survives crops to 55% but n
 DATA_CELLS = REPEAT * CODED_BITS  # 188
 PILOTS = CELLS - DATA_CELLS  # 68 cells with keyed known signs: detection statistic and sign reference
 CARRIER_HZ = 6.0  # the carrier holds its sign for 1/6 s (4 frames at 24 fps)
-DEFAULT_KEY = b"io.videoguard.wm.v1"  # the key, not the format: v2 marks use the same default key
+DEFAULT_KEY = b"io.videoguard.wm.v1"  # the key, not the format: v2 and v3 marks use the same default key
 CARRIER_SHAPES = ("pulse", "doublet", "manchester")  # the order in which the detector tries the keyed carriers
 DOUBLET_MIN_FPS = 12.0  # formats v2 and v3 draw their carrier from here up; below, v1's Manchester carrier
 # format version -> (algorithm id, the shape drawn from DOUBLET_MIN_FPS up); below it every version is Manchester
