@@ -141,3 +141,20 @@ def test_when_a_generated_like_doublet_clip_is_released_at_8_fps_then_it_reads_b
     received = release_encode(watermark.embed(frames, PAYLOAD, fps=8.0, carrier_shape="doublet"))
     found = watermark.detect(received.frames, fps=received.fps)
     assert found.payload == PAYLOAD
+
+
+@pytest.mark.parametrize(("fps", "strength"), [(60.0, 3.3), (120.0, 2.625)])
+def test_when_a_still_picture_takes_a_strong_pulse_then_its_steps_are_no_cuts_and_the_payload_comes_back(
+        fps: float, strength: float) -> None:
+    from watermark.detector import analysis_luma, shots
+
+    rng = np.random.default_rng(8)
+    still = np.clip(128 + rng.normal(0, 20, (96, 96, 1)), 0, 255).astype(np.uint8).repeat(3, axis=2)
+    clip = np.repeat(still[None], int(2 * fps) + 4, axis=0)  # the guard's escalated strengths at high frame rates
+    marked = watermark.embed(clip, PAYLOAD, fps=fps, strength=strength)  # pulse steps of 25-28 levels on average
+    assert len(shots(analysis_luma(marked))) == 1
+    found = watermark.detect(marked, fps=fps)
+    assert found.marked and found.payload == PAYLOAD
+    flash = marked.copy()
+    flash[int(fps) // 2] = 255  # a real one-frame flash is still cut off
+    assert len(shots(analysis_luma(flash))) == 3
