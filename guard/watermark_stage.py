@@ -89,7 +89,10 @@ class VideoWatermarkStage:
             except ValueError as exc:
                 raise InputError(f"cannot watermark this clip: {exc}") from exc
             mse = float(np.mean((frames.astype(np.float32) - clip.frames) ** 2))
-        psnr = 10 * np.log10(255.0**2 / mse) if mse > 0 else float("inf")
+        if mse == 0:  # e.g. a short fade-in whose only pulse frames (v3) are black: nothing would carry the mark
+            raise InputError(f"cannot watermark this clip: the frames the {self.algorithm} carrier marks have no room "
+                             f"for it (black or white); watermark.settings.format v2 marks more frames")
+        psnr = 10 * np.log10(255.0**2 / mse)
         verdict = Verdict(STAGE, Decision.ALLOW, elapsed_ms=elapsed[0],
                           reasons=(f"watermarked {len(frames)} frames ({self.algorithm})",),
                           evidence={"algorithm": self.algorithm, "payload": payload.hex(),

@@ -166,7 +166,9 @@ def _track(a: np.ndarray, b: np.ndarray, a8: np.ndarray, b8: np.ndarray,
     if not cv2.countNonZero(seen) or (cv2.mean(cv2.absdiff(b, warped), mask=seen)[0]
                                       >= MOTION_GAIN * cv2.mean(cv2.absdiff(b, a), mask=seen)[0]):
         return eye, None
-    return np.vstack([matrix, [0.0, 0.0, 1.0]]), moved[good]
+    tracked = moved[good]  # (N, 1, 2) corners in frame b; those that left the frame are not carried on
+    inside = np.all((tracked >= 0) & (tracked <= np.array([b.shape[1] - 1, b.shape[0] - 1])), axis=(1, 2))
+    return np.vstack([matrix, [0.0, 0.0, 1.0]]), tracked[inside]
 
 
 def _aligned_mean(part: np.ndarray, width: int, motion: bool = True) -> np.ndarray:
@@ -210,6 +212,7 @@ def temporal_residual(luma: np.ndarray, motion: bool = True) -> np.ndarray:
 
     ``motion=False`` skips the tracking: for a signal that does not move (the mark alone, in ``reinforce``).
     """
+    luma = luma.astype(np.float32, copy=False)  # the OpenCV NaN bookkeeping below takes float32 only
     out = np.zeros_like(luma)
     for shot in shots(luma):
         part = luma[shot]

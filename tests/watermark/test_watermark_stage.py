@@ -46,6 +46,17 @@ def test_when_the_frame_is_too_small_then_embed_raises_instead_of_skipping() -> 
         stage.embed(Clip(np.zeros((8, 48, 320, 3), np.uint8), 24.0), PAYLOAD)
 
 
+def test_when_the_frames_the_carrier_marks_are_black_then_embed_raises_instead_of_releasing_unmarked() -> None:
+    """A 1 s fade-in: v3 marks only the second's first two frames, and black frames have no room for a mark."""
+    frames = photo_pan(frames=24, size=192)
+    frames[:3] = 0
+    with pytest.raises(InputError, match="no room"):
+        build_watermark_stage(load_policy()).embed(Clip(frames, 24.0), PAYLOAD)
+    v2 = build_watermark_stage(load_policy(overrides={"watermark": {"settings": {"format": "v2"}}}))
+    verdict, _ = v2.embed(Clip(frames, 24.0), PAYLOAD)  # the doublet's 8 frames reach past the black ones
+    assert verdict.decision is Decision.ALLOW
+
+
 @pytest.mark.parametrize("payload", [b"", bytes(7), bytes(9)])
 def test_when_the_payload_has_the_wrong_size_then_embed_raises(payload: bytes) -> None:
     with pytest.raises(InputError, match="8 bytes"):
