@@ -47,7 +47,7 @@ from watermark.code import (
     list_viterbi_decode,
     viterbi_decode,
 )
-from watermark.embedder import validate_frames
+from watermark.embedder import LUMA_WEIGHTS, validate_frames
 from watermark.layout import CARRIER_SHAPES, CELLS, DEFAULT_KEY, GRID, REPEAT, Layout, layout_for
 from watermark.layout import carrier as keyed_carrier
 
@@ -90,7 +90,7 @@ def analysis_luma(frames: np.ndarray) -> np.ndarray:
     out = np.empty((len(frames), ANALYSIS, ANALYSIS), np.float32)
     for t, frame in enumerate(frames):
         small = cv2.resize(frame, (ANALYSIS, ANALYSIS), interpolation=cv2.INTER_AREA).astype(np.float32)
-        out[t] = small @ np.array([0.299, 0.587, 0.114], np.float32)
+        out[t] = small @ LUMA_WEIGHTS
     return out
 
 

@@ -200,7 +200,7 @@ def _draw(frames: np.ndarray, marked: np.ndarray, signs: np.ndarray, field: np.n
     return out, energy, equal_energy
 
 
-_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # R, G, B: what analysis luma (BT.601) weighs
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)  # R, G, B: luma (BT.601), as the detector reads it
 _SPREAD_MAX = 3.0  # a saturated pixel's free channels move at most this many times the luma change
 
 
@@ -218,13 +218,13 @@ def _spread(pixels: np.ndarray, want: np.ndarray) -> np.ndarray:
     c = pixels.astype(np.float32)  # (N, 3)
     most = _SPREAD_MAX * np.abs(want.astype(np.float32))[:, None]  # (N, 1) no channel moves further than this
     up, down = np.minimum(255.0 - c, most), np.minimum(c, most)
-    cap = np.minimum(up @ _LUMA_WEIGHTS, down @ _LUMA_WEIGHTS)  # (N,) luma the pixel can move either way
+    cap = np.minimum(up @ LUMA_WEIGHTS, down @ LUMA_WEIGHTS)  # (N,) luma the pixel can move either way
     wanted = np.clip(want.astype(np.float32), -cap, cap)
     size = np.abs(wanted)
     room = np.where(wanted[:, None] >= 0, up, down)  # (N, 3)
     order = np.argsort(room, axis=1)
     r = np.take_along_axis(room, order, axis=1)  # (N, 3) ascending
-    w = _LUMA_WEIGHTS[order]  # (N, 3) the weights in the same order
+    w = LUMA_WEIGHTS[order]  # (N, 3) the weights in the same order
     level2 = (size - w[:, 0] * r[:, 0]) / (w[:, 1] + w[:, 2])  # level once the tightest channel is full
     level3 = (size - w[:, 0] * r[:, 0] - w[:, 1] * r[:, 1]) / w[:, 2]  # once two are full
     level = np.where(size <= r[:, 0], size, np.where(level2 <= r[:, 1], level2, level3))

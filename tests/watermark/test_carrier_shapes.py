@@ -9,7 +9,7 @@ import pytest
 import watermark
 from tests.watermark.test_reinforce import release_encode
 from tests.watermark.test_watermark import PAYLOAD, camera_move, generated_like, h264
-from watermark.embedder import _LUMA_WEIGHTS, GAIN_MAX
+from watermark.embedder import GAIN_MAX, LUMA_WEIGHTS
 from watermark.layout import DOUBLET_MIN_FPS, carrier, default_shape
 
 FPS = 24.0
@@ -89,7 +89,7 @@ def test_when_the_doublet_is_embedded_then_frame_steps_stay_within_its_duty_scal
         clip: np.ndarray, marked: dict[str, np.ndarray]) -> None:
     """The doublet's sign flip is its largest step: twice the peak, the peak sqrt(3) x v1's (same energy)."""
     # luma steps: where a channel is saturated the embedder spreads the luma change over the others (larger there)
-    steps = {shape: float(np.abs(np.diff((m.astype(np.float32) - clip) @ _LUMA_WEIGHTS, axis=0)).max())
+    steps = {shape: float(np.abs(np.diff((m.astype(np.float32) - clip) @ LUMA_WEIGHTS, axis=0)).max())
              for shape, m in marked.items()}
     assert steps["doublet"] <= 2 * GAIN_MAX * watermark.DEFAULT_STRENGTH * np.sqrt(3.0) + 1
     assert steps["pulse"] <= 2 * GAIN_MAX * watermark.DEFAULT_STRENGTH * np.sqrt(FPS / 2) + 1

@@ -8,13 +8,13 @@ import pytest
 
 import watermark
 from tests.watermark.test_watermark import FPS, PAYLOAD, camera_move, h264
-from watermark.embedder import _LUMA_WEIGHTS, _SPREAD_MAX, _spread
+from watermark.embedder import _SPREAD_MAX, LUMA_WEIGHTS, _spread
 
 PIXELS = np.array([[94, 0, 83], [255, 0, 0], [0, 0, 255], [128, 128, 128], [250, 250, 5], [30, 200, 0]], np.uint8)
 
 
 def luma(pixels: np.ndarray) -> np.ndarray:
-    return pixels.astype(np.float64) @ _LUMA_WEIGHTS
+    return pixels.astype(np.float64) @ LUMA_WEIGHTS
 
 
 @pytest.mark.parametrize("want", [-14, -6, -1, 1, 6, 14])

@@ -15,7 +15,7 @@ from guard.stages import Clip
 from guard.video_io import read_video, write_mp4
 from watermark.code import MESSAGE_BITS, conv_encode, keyed_crc, viterbi_decode
 from watermark.detector import _step_motion, signed_rank_p
-from watermark.embedder import _LUMA_WEIGHTS, GAIN_MAX, gain_maps
+from watermark.embedder import GAIN_MAX, LUMA_WEIGHTS, gain_maps
 from watermark.layout import carrier
 
 PAYLOAD = bytes.fromhex("0123456789abcdef")
@@ -105,7 +105,7 @@ def test_when_marked_then_consecutive_frames_change_by_at_most_twice_the_peak_of
     """No flicker beyond the mark's own budget: the added offset changes by < 2 x the masked peak between frames
     (the peak grows as 1 / sqrt(duty) of the carrier: the same energy in fewer frames)."""
     # in luma: where a channel is saturated the embedder spreads the luma change over the others (larger there)
-    delta = (marked.astype(np.float32) - clip) @ _LUMA_WEIGHTS  # (T, H, W)
+    delta = (marked.astype(np.float32) - clip) @ LUMA_WEIGHTS  # (T, H, W)
     step = np.abs(np.diff(delta, axis=0)).max()
     duty = float(np.mean(carrier(len(clip), FPS) ** 2))
     assert step <= 2 * GAIN_MAX * watermark.DEFAULT_STRENGTH / np.sqrt(duty) + 1
