@@ -110,8 +110,6 @@ def carrier(num_frames: int, fps: float, key: bytes = DEFAULT_KEY, shape: str | 
     shape = default_shape(fps) if shape is None else shape
     if shape not in CARRIER_SHAPES:
         raise ValueError(f"carrier shape must be one of {CARRIER_SHAPES}, got {shape!r}")
-    slot = np.floor(np.arange(num_frames) * CARRIER_HZ / fps).astype(np.int64)  # (T,)
-    last = int(slot[-1]) if num_frames else 0
     if shape == "pulse":
         frame = np.arange(num_frames)
         # (the tolerances keep a rate like 29.97, whose whole seconds fall on frames, from rounding a second's
@@ -121,6 +119,8 @@ def carrier(num_frames: int, fps: float, key: bytes = DEFAULT_KEY, shape: str | 
         seconds = int(second[-1]) + 1 if num_frames else 1
         signs = _rng(key, "carrier:pulse").choice(np.array([-1.0, 1.0], np.float32), seconds)
         return (signs[second] * np.where(position == 0, 1.0, np.where(position == 1, -1.0, 0.0))).astype(np.float32)
+    slot = np.floor(np.arange(num_frames) * CARRIER_HZ / fps).astype(np.int64)  # (T,)
+    last = int(slot[-1]) if num_frames else 0
     if shape == "doublet":
         signs = _rng(key, "carrier:doublet").choice(np.array([-1.0, 1.0], np.float32), last // len(_DOUBLET) + 1)
         return (signs[slot // len(_DOUBLET)] * _DOUBLET[slot % len(_DOUBLET)]).astype(np.float32)
