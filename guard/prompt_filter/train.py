@@ -374,7 +374,7 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
     # recombined Ring-A-Bell nudity prompts: per fold from that fold's training cases only, then from all
     # development cases for the shipped head (index ``folds``); never from test cases
     case_fold = {r.group: int(fold[i]) for i, r in enumerate(dev) if r.source == "ringabell_nudity"}
-    fragments = ringabell_nudity_fragments(data)
+    fragments = ringabell_nudity_fragments(data) if recombine > 0 else {}
     real_keys = {r.key for r in rows}
     synthetic = [recombined_rows({c: fragments[c] for c, f in case_fold.items() if f != k}, recombine, SEED + k,
                                  real_keys, recombine_weight) if recombine > 0 else [] for k in range(folds + 1)]
