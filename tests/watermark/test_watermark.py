@@ -226,3 +226,17 @@ def test_when_a_generated_like_clip_is_marked_then_payload_is_recovered(seed: in
     found = watermark.detect(marked)
     assert found.marked and found.payload == PAYLOAD
     assert found.details["visible_x"] > 0.9 and found.details["visible_y"] > 0.9  # the whole frame, not a crop
+
+
+@pytest.mark.parametrize("fps", [8.0, 24.0])  # Manchester (every frame marked, threaded) and the pulse
+def test_when_frames_are_drawn_on_threads_then_the_marked_clip_is_byte_identical_to_one_thread(monkeypatch,
+                                                                                             fps: float) -> None:
+    from watermark import embedder
+
+    clip = camera_move(frames=20, size=128)
+    clip[:, :16] = [255, 40, 0]  # a saturated band: the spread path runs in the workers too
+    monkeypatch.setattr(embedder, "THREADS", 1)
+    one = watermark.embed(clip, PAYLOAD, fps=fps)
+    monkeypatch.setattr(embedder, "THREADS", 3)
+    assert np.array_equal(watermark.embed(clip, PAYLOAD, fps=fps), one)
+    assert not np.array_equal(one, clip)
