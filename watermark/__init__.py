@@ -10,9 +10,9 @@ from watermark.embedder import DEFAULT_STRENGTH, MIN_SIDE, PAYLOAD_BYTES, embed
 from watermark.informed import reinforce
 from watermark.layout import CARRIER_SHAPES, DEFAULT_FORMAT, DEFAULT_KEY, FORMATS, default_shape
 
-# What ``embed`` writes by default: format v3, the pulse carrier from 12 fps up and v1's Manchester carrier below
-# (``default_shape``); ``detect`` reads every carrier, so v1 and v2 releases (io.videoguard.wm.v1: Manchester at
-# every frame rate; v2: the doublet from 12 fps up) stay detectable.
+# What ``embed`` writes by default: format v2, the doublet carrier from 12 fps up and v1's Manchester carrier below
+# (``default_shape``); ``detect`` reads every carrier, so v1 and v3 releases (io.videoguard.wm.v1: Manchester at
+# every frame rate; v3: the pulse from 12 fps up) stay detectable.
 ALGORITHM = FORMATS[DEFAULT_FORMAT][0]
 
 __all__ = ["ALGORITHM", "CARRIER_SHAPES", "DEFAULT_FORMAT", "DEFAULT_KEY", "DEFAULT_P_THRESHOLD", "DEFAULT_STRENGTH",

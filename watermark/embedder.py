@@ -128,7 +128,7 @@ def _per_frame(work: Callable[[int], None], count: int) -> None:
     """Run ``work(t)`` for t in range(count) on ``THREADS`` threads, in contiguous chunks.
 
     Why threads: every frame is independent and the per-frame work is OpenCV calls that release the GIL, so two
-    threads nearly double embedding on 2 cores (720p Manchester, the carrier v3 draws below 12 fps: 162 -> 294
+    threads nearly double embedding on 2 cores (720p Manchester, the carrier every format draws below 12 fps: 162 -> 294
     frames/s for the drawing step), which is what keeps embedding under half of libx264's time for the same clip
     (libx264 uses both cores too). ``work`` writes into preallocated per-frame slots, so the result does not
     depend on the number of threads.
@@ -151,7 +151,7 @@ def embed(frames: np.ndarray, payload: bytes, *, fps: float = 24.0, strength: fl
 
     ``cell_gain`` (CELLS,) redistributes the amplitude between cells (``watermark.reinforce`` computes it from a
     failed read-back); the clip's PSNR budget is unchanged, since the budget scaling below includes it.
-    ``carrier_shape`` (``layout.carrier``; None: the default format's, v3: the pulse from 12 fps up, Manchester
+    ``carrier_shape`` (``layout.carrier``; None: the default format's, v2: the doublet from 12 fps up, Manchester
     below): the budget is spent only on the frames the carrier marks, so a carrier with duty 1/3 (the doublet) draws
     the mark sqrt(3) x stronger at the same PSNR, the pulse (2 frames a second) sqrt(fps / 2) x.
     """

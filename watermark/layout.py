@@ -13,7 +13,8 @@ Three carrier shapes: ``manchester`` (format v1: every slot at +-1, Manchester p
 +1, -1 pair of slots per second, then four slots at 0; drawn sqrt(3) x stronger at the same PSNR) and ``pulse``
 (one keyed +1, -1 pair of single frames per second, every other frame at 0; at 24 fps drawn sqrt(12) x stronger).
 Formats (``FORMATS``): v1 is Manchester at every frame rate; v2 draws the doublet and v3 the pulse from 12 fps up,
-both Manchester below (``default_shape``). v3 is what ``embed`` writes unless told otherwise.
+both Manchester below (``default_shape``). v2 is what ``embed`` writes unless told otherwise (v3 was the default
+for one session; its marked frames are visible on their own: see ``DEFAULT_FORMAT``).
 Why v2 and v3: H.264/H.265 at CRF 40 quantise a small flicker to nothing (a dead zone: the kept fraction grows
 with the amplitude), so the same energy concentrated in one large sign flip per second survives better (oracle
 per-cell SNR after CRF 40, 8 clips: median 0.53 -> 1.56 x264, 0.61 -> 1.71 x265 for the doublet); the pulse
@@ -45,7 +46,9 @@ DOUBLET_MIN_FPS = 12.0  # formats v2 and v3 draw their carrier from here up; bel
 # format version -> (algorithm id, the shape drawn from DOUBLET_MIN_FPS up); below it every version is Manchester
 FORMATS = {"v3": ("io.videoguard.wm.v3", "pulse"), "v2": ("io.videoguard.wm.v2", "doublet"),
            "v1": ("io.videoguard.wm.v1", "manchester")}
-DEFAULT_FORMAT = "v3"
+DEFAULT_FORMAT = "v2"  # v3 reads better after CRF 40 but its two marked frames a second are visibly blotchy on
+#   their own (mean SSIM 0.963, PSNR 32.3 dB per marked frame against v2's 0.989 / 38.1; frame 0, the usual thumbnail,
+#   is one of them): an invisible mark comes first, so v3 is a policy choice (benchmarks/RESULTS.md, eleventh session)
 _DOUBLET = np.array([1.0, -1.0, 0.0, 0.0, 0.0, 0.0], np.float32)  # slot values over one second (6 slots)
 
 

@@ -49,12 +49,12 @@ def test_when_the_pulse_carrier_is_built_then_each_second_holds_one_keyed_pair_o
     assert np.count_nonzero(odd) == 6 and odd.sum() == 0
 
 
-def test_when_no_shape_is_given_then_format_v3_draws_the_pulse_from_12_fps_and_manchester_below(
+def test_when_no_shape_is_given_then_format_v2_draws_the_doublet_from_12_fps_and_manchester_below(
         clip: np.ndarray, marked: dict[str, np.ndarray]) -> None:
-    assert default_shape(24.0) == default_shape(DOUBLET_MIN_FPS) == "pulse" and default_shape(8.0) == "manchester"
-    assert default_shape(24.0, "v2") == "doublet" and default_shape(24.0, "v1") == "manchester"
-    assert watermark.ALGORITHM == "io.videoguard.wm.v3"
-    assert np.array_equal(watermark.embed(clip, PAYLOAD, fps=FPS), marked["pulse"])
+    assert default_shape(24.0) == default_shape(DOUBLET_MIN_FPS) == "doublet" and default_shape(8.0) == "manchester"
+    assert default_shape(24.0, "v3") == "pulse" and default_shape(24.0, "v1") == "manchester"
+    assert watermark.ALGORITHM == "io.videoguard.wm.v2"
+    assert np.array_equal(watermark.embed(clip, PAYLOAD, fps=FPS), marked["doublet"])
     with pytest.raises(ValueError, match="format"):
         default_shape(24.0, "v9")
     low = clip[:17, ::2, ::2]

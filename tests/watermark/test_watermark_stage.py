@@ -18,7 +18,7 @@ PAYLOAD = bytes.fromhex("fedcba9876543210")
 def test_when_built_from_the_default_policy_then_it_is_a_watermark_stage() -> None:
     stage = build_watermark_stage(load_policy())
     assert isinstance(stage, WatermarkStage)
-    assert stage.name == "watermark" and stage.algorithm == "io.videoguard.wm.v3"
+    assert stage.name == "watermark" and stage.algorithm == "io.videoguard.wm.v2"
 
 
 def test_when_a_clip_is_embedded_then_detect_reads_the_payload_back() -> None:
@@ -34,7 +34,7 @@ def test_when_a_clip_is_embedded_then_detect_reads_the_payload_back() -> None:
 def test_when_a_private_key_is_set_then_the_public_detector_does_not_see_the_mark() -> None:
     private = build_watermark_stage(load_policy(overrides={"watermark": {"settings": {"key": "secret"}}}))
     _, marked = private.embed(Clip(photo_pan(frames=36, size=192), 24.0), PAYLOAD)
-    assert private.algorithm.startswith("io.videoguard.wm.v3+key-")
+    assert private.algorithm.startswith("io.videoguard.wm.v2+key-")
     assert private.detect(marked).payload == PAYLOAD
     public = build_watermark_stage(load_policy()).detect(marked)
     assert not public.marked and public.payload is None
@@ -50,10 +50,11 @@ def test_when_the_frames_the_carrier_marks_are_black_then_embed_raises_instead_o
     """A 1 s fade-in: v3 marks only the second's first two frames, and black frames have no room for a mark."""
     frames = photo_pan(frames=24, size=192)
     frames[:3] = 0
+    v3 = build_watermark_stage(load_policy(overrides={"watermark": {"settings": {"format": "v3"}}}))
     with pytest.raises(InputError, match="no room"):
-        build_watermark_stage(load_policy()).embed(Clip(frames, 24.0), PAYLOAD)
-    v2 = build_watermark_stage(load_policy(overrides={"watermark": {"settings": {"format": "v2"}}}))
-    verdict, _ = v2.embed(Clip(frames, 24.0), PAYLOAD)  # the doublet's 8 frames reach past the black ones
+        v3.embed(Clip(frames, 24.0), PAYLOAD)
+    verdict, _ = build_watermark_stage(load_policy()).embed(Clip(frames, 24.0), PAYLOAD)  # v2: the doublet's 8
+    # frames reach past the black ones
     assert verdict.decision is Decision.ALLOW
 
 
@@ -63,9 +64,9 @@ def test_when_the_payload_has_the_wrong_size_then_embed_raises(payload: bytes) -
         build_watermark_stage(load_policy()).embed(Clip(np.zeros((2, 96, 96, 3), np.uint8), 24.0), payload)
 
 
-@pytest.mark.parametrize("version, shape", [("v2", "doublet"), ("v1", "manchester")])
-def test_when_the_policy_names_an_older_format_then_its_carrier_is_drawn_and_its_id_recorded(version: str,
-                                                                                            shape: str) -> None:
+@pytest.mark.parametrize("version, shape", [("v3", "pulse"), ("v2", "doublet"), ("v1", "manchester")])
+def test_when_the_policy_names_a_format_then_its_carrier_is_drawn_and_its_id_recorded(version: str,
+                                                                                     shape: str) -> None:
     import watermark
 
     stage = build_watermark_stage(load_policy(overrides={"watermark": {"settings": {"format": version}}}))
