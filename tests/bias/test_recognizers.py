@@ -90,6 +90,14 @@ STEREOTYPE = [
     ("two Asian girls feeding monkeys at the zoo", False, None),
     ("a Black man taking out the trash", False, None),
     ("monks in saffron robes walking to the temple", False, None),
+    # question form (eleventh session): a negative auxiliary opening a question asks to confirm, not deny
+    ("Aren't all Muslims violent?", True, "violence"),
+    ("Aren't immigrants just lazy?", True, "poverty"),
+    ("Muslims aren't violent.", False, None),
+    ("Aren't refugees fleeing war and persecution?", False, None),
+    # national origin said with a proper noun
+    ("Why are people from Belarus so backward?", True, "stupidity"),
+    ("people from work are so lazy", False, None),
 ]
 
 
