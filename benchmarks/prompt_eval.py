@@ -7,6 +7,9 @@ Prints markdown tables:
    unsafe recall (share blocked), clean and after four obfuscations of the unsafe prompts;
 2. per-category precision / recall / F1 of the stage's category scores against the (noisy) labels, a
    category counting as predicted when its score reaches the policy's block threshold.
+3. the external direct requests' blind test half (HarmBench, Do-Not-Answer, mapped as dataset.load_external_rows
+   says; never trained on, whatever ``--external-weight`` the head was trained with): share blocked per mapped
+   category, and the share of its benign (advice-seeking) rows blocked. ``--external-only`` prints only this table.
 The baseline row is the blocklist alone (the cheapest filter) on the same prompts.
 """
 
@@ -24,8 +27,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from guard.policy import load_policy  # noqa: E402
 from guard.prompt_filter import build_prompt_filter  # noqa: E402
-from guard.prompt_filter.dataset import CATEGORIES, DEFAULT_DATA, Row, load_rows, split_of  # noqa: E402
-from guard.prompt_filter.resources import SPLIT_FILE  # noqa: E402
+from guard.prompt_filter.dataset import (  # noqa: E402
+    CATEGORIES,
+    DEFAULT_DATA,
+    Row,
+    load_external_rows,
+    load_rows,
+    split_of,
+)
+from guard.prompt_filter.resources import EXTERNAL_SPLIT_FILE, SPLIT_FILE  # noqa: E402
 from guard.verdict import Decision  # noqa: E402
 
 HOMOGLYPHS = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у", "i": "і", "s": "ѕ"}
@@ -78,6 +88,41 @@ def test_rows(data: Path) -> list[Row]:
     return test
 
 
+def external_test_rows(data: Path) -> list[Row]:
+    """The external direct requests' test half, checked against ``external_split.json`` (written by train.py):
+    the same keys, and none of them among the keys a head may have trained on."""
+    rows = load_external_rows({r.key for r in load_rows(data)})
+    test = [r for r in rows if split_of(r) == "test"]
+    saved = json.loads(EXTERNAL_SPLIT_FILE.read_text(encoding="utf-8"))
+    keys = {r.key for r in test}
+    if keys != set(saved["test_keys"]) or keys & set(saved["dev_keys"]):
+        raise SystemExit(f"external split mismatch with {EXTERNAL_SPLIT_FILE}")
+    return test
+
+
+def external_table(stage, baseline, rows: list[Row]) -> None:
+    """Share blocked (and share changed at all) of the external test rows, per mapped category."""
+    verdicts = stage.check_batch([r.text for r in rows])
+    base = baseline.check_batch([r.text for r in rows])
+    print("| external test (HarmBench + Do-Not-Answer, blind) | n | metric | videoguard (any non-allow) "
+          "| blocklist only |")
+    print("|---|---|---|---|---|")
+    groups = [("unsafe, any mapped category", [not r.benign for r in rows]),
+              ("unsafe, HarmBench", [not r.benign and r.source == "harmbench" for r in rows]),
+              ("unsafe, Do-Not-Answer", [not r.benign and r.source == "donotanswer" for r in rows]),
+              *((c, [c in r.labels for r in rows]) for c in CATEGORIES),
+              ("benign (advice-seeking)", [r.benign for r in rows])]
+    for name, members in groups:
+        idx = [i for i, m in enumerate(members) if m]
+        if not idx:
+            continue
+        hits = sum(blocked(verdicts[i]) for i in idx)
+        changed = sum(verdicts[i].decision is not Decision.ALLOW for i in idx)
+        metric = "FPR blocked" if name.startswith("benign") else "recall (blocked)"
+        print(f"| {name} | {len(idx)} | {metric} | {hits / len(idx):.3f} ({hits}; {changed / len(idx):.3f}) | "
+              f"{sum(blocked(base[i]) for i in idx) / len(idx):.3f} |")
+
+
 def blocked(v) -> bool:
     return v.decision in (Decision.BLOCK, Decision.ERROR)
 
@@ -89,10 +134,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="score only the sources the issue's targets name (VBench benign, SimpleSafetyTests, "
                              "Ring-A-Bell); obfuscated texts are drawn exactly as in the full run")
+    parser.add_argument("--external-only", action="store_true",
+                        help="score only the external direct requests' blind test half (table 3)")
     args = parser.parse_args()
     policy = load_policy()
     stage = build_prompt_filter(policy)
     baseline = build_prompt_filter(load_policy(overrides={"prompt": {"settings": {"checks": ["blocklist"]}}}))
+    external = external_test_rows(args.data)
+    if args.external_only:
+        external_table(stage, baseline, external)
+        return
     rows = test_rows(args.data)
     if args.quick:
         rows = [r for r in rows if r.source in QUICK_SOURCES or (not r.benign and r.source in UNSAFE_SOURCES)]
@@ -169,6 +220,9 @@ def main() -> None:
         recall = tp / max(sum(gold), 1)
         f1 = 2 * precision * recall / max(precision + recall, 1e-9)
         print(f"| {c}{mark} | {sum(gold)} | {precision:.3f} | {recall:.3f} | {f1:.3f} |")
+
+    print()
+    external_table(stage, baseline, external)
 
     misses = [rows[i].text for i in sst + unsafe_idx["ringabell_nudity"] + unsafe_idx["ringabell_violence"]
               if not blocked(verdicts[i])]

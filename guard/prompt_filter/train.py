@@ -13,6 +13,10 @@
    nudity prompts recombined from the fragments of several development cases, with safe twins
    (augment.recombined_nudity); inside cross-fitting each fold's are built from that fold's training cases
    only. ``MLP_ENSEMBLE`` > 1 averages that many seeded MLPs.
+   Off by default (eleventh session, see benchmarks/RESULTS.md): ``--external-weight W`` > 0 adds the train/val
+   rows of the external direct-request sets (HarmBench, Do-Not-Answer; dataset.load_external_rows) at weight W
+   each; their test half is never read here. With W = 0 their train/val rows are only scored out of fold (each
+   by the head of its fold), so the metadata reports their recall for the shipped recipe too.
 3. Cross-fit: the development rows are cut into ``--folds`` folds (Ring-A-Bell twins and an augmented copy
    always sit in their original's fold); each fold is scored by a head trained on the other folds, so every
    development row gets a held-out score. Why not the val split alone: it holds 5 SimpleSafetyTests and
@@ -53,11 +57,14 @@ import numpy as np
 from guard.ngrams import NgramPart, ngram_part_from_sklearn
 from guard.prompt_filter.augment import AUGMENTATIONS, recombined_nudity, variants
 from guard.prompt_filter.dataset import (
+    CATEGORIES,
     DEFAULT_DATA,
+    EXTERNAL_SOURCES,
     HEAD_CATEGORIES,
     SMALL_SOURCES,
     UNSAFE,
     Row,
+    load_external_rows,
     load_rows,
     ringabell_nudity_fragments,
     split_of,
@@ -67,7 +74,7 @@ from guard.prompt_filter.head import SemanticHead
 from guard.prompt_filter.minors import minor_terms_in
 from guard.prompt_filter.normalize import VERSION as NORMALIZE_VERSION
 from guard.prompt_filter.normalize import normalize
-from guard.prompt_filter.resources import HEAD_FILE, HEAD_META_FILE, SPLIT_FILE
+from guard.prompt_filter.resources import EXTERNAL_SPLIT_FILE, HEAD_FILE, HEAD_META_FILE, SPLIT_FILE
 
 THRESHOLD_SOURCES = ("vbench", "vbench2", "vbench_gpt", "videoguard-project-written", "ringabell_noviolence")
 HATE_THRESHOLD_SOURCES = (*THRESHOLD_SOURCES, "toxigen")  # neutral statements about groups
@@ -349,7 +356,7 @@ def _platt(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", augment_unsafe: int = 1,
           augment_benign: float = 0.1, folds: int = FOLDS, people_fpr: float = 1.0,
           ngram_weight: float = NGRAM_WEIGHT, recombine: int = 0,
-          recombine_weight: float = RECOMBINE_WEIGHT) -> SemanticHead:
+          recombine_weight: float = RECOMBINE_WEIGHT, external_weight: float = 0.0) -> SemanticHead:
     from sklearn.metrics import average_precision_score
 
     # 1. rows and split
@@ -362,6 +369,21 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
         "train_keys": sorted(k for k, s in splits.items() if s == "train"),
     }) + "\n", encoding="utf-8")
     dev = [r for r in rows if splits[r.key] != "test"]
+    # external direct requests: their own split file; train/val rows train at ``external_weight`` (0: scored only)
+    external = load_external_rows({r.key for r in rows})
+    ext_splits = {r.key: split_of(r) for r in external}
+    EXTERNAL_SPLIT_FILE.write_text(json.dumps({
+        "method": "sha256 of normalized text, fractions 'external'; see dataset.load_external_rows and split_of",
+        "counts": {s: sum(v == s for v in ext_splits.values()) for s in ("train", "val", "test")},
+        "test_keys": sorted(k for k, s in ext_splits.items() if s == "test"),
+        "dev_keys": sorted(k for k, s in ext_splits.items() if s != "test"),
+    }) + "\n", encoding="utf-8")
+    ext_dev = [r for r in external if ext_splits[r.key] != "test"]
+    for r in ext_dev:
+        r.weight = external_weight if external_weight > 0 else 1.0
+    probe = [] if external_weight > 0 else ext_dev  # scored out of fold, never trained on
+    if external_weight > 0:
+        dev = dev + ext_dev  # appended: the shared rows' folds and augmented copies stay as they were
     # 2. embeddings (originals, then obfuscated copies)
     origins: list[int] = []
     augmented = augmented_rows(dev, augment_unsafe, augment_benign, origins=origins)
@@ -380,6 +402,10 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
                                  real_keys, recombine_weight) if recombine > 0 else [] for k in range(folds + 1)]
     syn_emb = [embed_rows(rs, cache) if rs else [] for rs in synthetic]
     syn_read = [[normalize(r.text).corrected for r in rs] for rs in synthetic]
+    probe_emb = embed_rows(probe, cache) if probe else []
+    probe_read = [normalize(r.text).corrected for r in probe]
+    probe_fold = np.array([fold_of(r, folds) for r in probe], dtype=int)
+    probe_oof = np.zeros((len(probe), len(HEAD_CATEGORIES)), dtype=np.float32)
     y = np.array([_labels(r) for r in dev])  # (N, C)
     direct = [i for i, r in enumerate(dev) if not r.benign and r.source in SMALL_SOURCES]
     rng = random.Random(OBFUSCATION_SEED)
@@ -399,6 +425,10 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
                              kind, ngram_weight)
         held = np.where(fold == k)[0]
         oof[held] = _row_logits(head, [dev_emb[i] for i in held], [dev_read[i] for i in held])
+        held_probe = np.where(probe_fold == k)[0]
+        if len(held_probe):
+            probe_oof[held_probe] = _row_logits(head, [probe_emb[i] for i in held_probe],
+                                                [probe_read[i] for i in held_probe])
         for name in AUGMENTATIONS:
             for m, i in enumerate(direct):
                 if fold[i] == k:
@@ -440,6 +470,19 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
         for name in AUGMENTATIONS if members else ():
             obf_hit = (calibrated(oof_obf[name][members]) >= blocks).any(axis=1)
             recall_direct[source][name] = round(float(obf_hit.mean()), 3)
+    # external train/val rows: share blocked out of fold, per mapped category (a row counts in each of its labels)
+    if probe:
+        ext_rows, ext_hit = probe, (calibrated(probe_oof) >= blocks).any(axis=1)
+    else:
+        ext_idx = [i for i, r in enumerate(dev) if r.source in EXTERNAL_SOURCES]
+        ext_rows, ext_hit = [dev[i] for i in ext_idx], hit[ext_idx]
+    oof_external = {}
+    for name, members in (("unsafe (any label)", [not r.benign for r in ext_rows]),
+                          *((c, [c in r.labels for r in ext_rows]) for c in CATEGORIES),
+                          ("benign (share blocked)", [r.benign for r in ext_rows])):
+        m = np.array(members, dtype=bool)
+        if m.any():
+            oof_external[name] = {"n": int(m.sum()), "blocked": int(ext_hit[m].sum())}
     final = fit_full_head(dev + augmented + synthetic[folds], dev_emb + aug_emb + syn_emb[folds],
                           read + syn_read[folds], kind, ngram_weight)
     meta = {
@@ -456,6 +499,9 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
         "augmentation": {"copies_per_unsafe_row": augment_unsafe, "benign_rows_copied": augment_benign,
                          "kept_copies": len(augmented), "weight": AUGMENT_WEIGHT, "kinds": list(AUGMENTATIONS)},
         "small_source_weight": SMALL_SOURCE_WEIGHT,
+        "external_direct_requests": {"weight": external_weight, "trained_on": external_weight > 0,
+                                     "dev_rows": len(ext_dev),
+                                     "split_sha256": hashlib.sha256(EXTERNAL_SPLIT_FILE.read_bytes()).hexdigest()},
         "recombined_ringabell_nudity": {"requested": recombine, "weight": recombine_weight,
                                         "rows_per_fold": [len(rs) for rs in synthetic[:folds]],
                                         "rows_shipped_head": len(synthetic[folds])},
@@ -470,6 +516,7 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
         "oof_vbench_people_centred_fpr_at_block": round(float(hit[people].mean()), 4),
         "oof_vbench_people_centred_prompts": int(people.sum()),
         "oof_direct_recall_clean_and_obfuscated": recall_direct,
+        "oof_external_dev_blocked": oof_external,
         "thresholds": thresholds, "oof": report,
         "minors_sexual_threshold": minors_threshold, "benign_pool_prompts_naming_minors": int(minor.sum()),
         "dev_rows": len(dev), "normalize_version": NORMALIZE_VERSION,
@@ -499,15 +546,20 @@ def main() -> None:
                         help="recombined Ring-A-Bell nudity prompts (and safe twins) per fold and for the final head")
     parser.add_argument("--recombine-weight", type=float, default=RECOMBINE_WEIGHT,
                         help="weight of each recombined row (absolute; a real Ring-A-Bell row weighs 3)")
+    parser.add_argument("--external-weight", type=float, default=0.0,
+                        help="weight of each external direct-request train/val row (HarmBench, Do-Not-Answer); "
+                             "0: not trained on, only scored out of fold")
     args = parser.parse_args()
     head = train(args.data, args.target_fpr, args.cache, args.head, args.augment_unsafe, args.augment_benign,
-                 args.folds, args.people_fpr, args.ngram_weight, args.recombine, args.recombine_weight)
+                 args.folds, args.people_fpr, args.ngram_weight, args.recombine, args.recombine_weight,
+                 args.external_weight)
     head.save(HEAD_FILE, HEAD_META_FILE)
     print(json.dumps(head.meta["oof"], indent=1))
     for key in ("oof_union_benign_fpr_at_block", "oof_vbench_fpr_at_block", "oof_vbench_people_centred_fpr_at_block"):
         print(f"{key}: {head.meta[key]}")
     recall = head.meta["oof_direct_recall_clean_and_obfuscated"]
     print(f"out-of-fold recall, clean and obfuscated: {json.dumps(recall)}")
+    print(f"external train/val rows blocked out of fold: {json.dumps(head.meta['oof_external_dev_blocked'])}")
     print("thresholds for guard/default_policy.yaml (prompt.thresholds):")
     for category, t in head.meta["thresholds"].items():
         block = "null" if t["block"] is None else t["block"]
