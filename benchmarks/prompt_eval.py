@@ -10,6 +10,7 @@ Prints markdown tables:
 3. the external direct requests' blind test half (HarmBench, Do-Not-Answer, mapped as dataset.load_external_rows
    says; never trained on, whatever ``--external-weight`` the head was trained with): share blocked per mapped
    category, and the share of its benign (advice-seeking) rows blocked. ``--external-only`` prints only this table.
+   It lists no prompts (unlike the missed-prompt lists of the shared split), so the set can stay blind.
 The baseline row is the blocklist alone (the cheapest filter) on the same prompts.
 """
 
@@ -88,6 +89,9 @@ def test_rows(data: Path) -> list[Row]:
     return test
 
 
+SST_CATEGORIES = ("sexual", "violence", "self_harm", "illicit")  # what dataset.py maps SimpleSafetyTests to
+
+
 def external_test_rows(data: Path) -> list[Row]:
     """The external direct requests' test half, checked against ``external_split.json`` (written by train.py):
     the same keys, and none of them among the keys a head may have trained on."""
@@ -110,6 +114,8 @@ def external_table(stage, baseline, rows: list[Row]) -> None:
     groups = [("unsafe, any mapped category", [not r.benign for r in rows]),
               ("unsafe, HarmBench", [not r.benign and r.source == "harmbench" for r in rows]),
               ("unsafe, Do-Not-Answer", [not r.benign and r.source == "donotanswer" for r in rows]),
+              ("unsafe, SST's categories (sexual, violence, self_harm, illicit)",
+               [bool(set(r.labels) & set(SST_CATEGORIES)) for r in rows]),
               *((c, [c in r.labels for r in rows]) for c in CATEGORIES),
               ("benign (advice-seeking)", [r.benign for r in rows])]
     for name, members in groups:
