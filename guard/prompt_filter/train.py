@@ -165,6 +165,18 @@ def recombined_rows(fragments: dict[str, tuple[str, str, str]], n: int, seed: in
     return [r for r in out if r.key not in exclude]
 
 
+def external_dev_rows(shared: list[Row], weight: float) -> tuple[list[Row], dict[str, str]]:
+    """The external direct requests' train/val rows (dataset.load_external_rows, minus duplicates of the
+    ``shared`` rows), each weighing ``weight`` (1 when ``weight`` is 0: they are then only scored, never
+    trained on), and the split of every external row by key. Their test half is never returned."""
+    external = load_external_rows({r.key for r in shared})
+    splits = {r.key: split_of(r) for r in external}
+    dev = [r for r in external if splits[r.key] != "test"]
+    for r in dev:
+        r.weight = weight if weight > 0 else 1.0
+    return dev, splits
+
+
 def fold_of(row: Row, folds: int = FOLDS) -> int:
     """Cross-fitting fold: a hash of the row (Ring-A-Bell: of its case number, so twins stay together)."""
     basis = f"{row.source.split('_')[0]}:{row.group}" if row.source.startswith("ringabell") else row.key
@@ -370,17 +382,13 @@ def train(data: Path, target_fpr: float, cache: Path | None, kind: str = "mlp", 
     }) + "\n", encoding="utf-8")
     dev = [r for r in rows if splits[r.key] != "test"]
     # external direct requests: their own split file; train/val rows train at ``external_weight`` (0: scored only)
-    external = load_external_rows({r.key for r in rows})
-    ext_splits = {r.key: split_of(r) for r in external}
+    ext_dev, ext_splits = external_dev_rows(rows, external_weight)
     EXTERNAL_SPLIT_FILE.write_text(json.dumps({
         "method": "sha256 of normalized text, fractions 'external'; see dataset.load_external_rows and split_of",
         "counts": {s: sum(v == s for v in ext_splits.values()) for s in ("train", "val", "test")},
         "test_keys": sorted(k for k, s in ext_splits.items() if s == "test"),
         "dev_keys": sorted(k for k, s in ext_splits.items() if s != "test"),
     }) + "\n", encoding="utf-8")
-    ext_dev = [r for r in external if ext_splits[r.key] != "test"]
-    for r in ext_dev:
-        r.weight = external_weight if external_weight > 0 else 1.0
     probe = [] if external_weight > 0 else ext_dev  # scored out of fold, never trained on
     if external_weight > 0:
         dev = dev + ext_dev  # appended: the shared rows' folds and augmented copies stay as they were

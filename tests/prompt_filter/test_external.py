@@ -16,6 +16,7 @@ from guard.prompt_filter.dataset import (
     split_of,
 )
 from guard.prompt_filter.resources import EXTERNAL_DIR, EXTERNAL_SPLIT_FILE, HEAD_META_FILE, SPLIT_FILE
+from guard.prompt_filter.train import external_dev_rows
 
 needs_shared = pytest.mark.skipif(not DEFAULT_DATA.exists(), reason=f"shared prompt data not at {DEFAULT_DATA}")
 
@@ -72,3 +73,17 @@ def test_when_external_sources_exist_then_the_shared_split_is_unchanged() -> Non
     assert {k for k, s in splits.items() if s == "train"} == set(saved["train_keys"])
     external = load_external_rows(set(splits))
     assert not {r.key for r in external} & set(splits)  # no shared row is re-labelled or re-split
+
+
+def test_when_external_rows_weighted_for_training_then_none_is_from_the_test_half() -> None:
+    shared = load_rows() if DEFAULT_DATA.exists() else []
+    dev, splits = external_dev_rows(shared, 2.0)
+    test_keys = {k for k, s in splits.items() if s == "test"}
+    assert dev and test_keys
+    assert not {r.key for r in dev} & test_keys
+    assert all(r.weight == 2.0 and r.source in EXTERNAL_SOURCES for r in dev)
+    assert not {r.key for r in dev} & {r.key for r in shared}
+    saved = json.loads(EXTERNAL_SPLIT_FILE.read_text(encoding="utf-8"))
+    assert {r.key for r in dev} == set(saved["dev_keys"])
+    scored_only, _ = external_dev_rows(shared, 0.0)
+    assert all(r.weight == 1.0 for r in scored_only)
