@@ -236,9 +236,13 @@ def pixel_weights(residual: np.ndarray) -> np.ndarray:
 
 
 def _pool(x: np.ndarray) -> np.ndarray:
-    t = x.shape[0]
+    """(T, A, A) -> (T, A/POOL, A/POOL): mean over POOL x POOL blocks (OpenCV's area resize: the same means,
+    about 9x faster than numpy's mean over two strided axes, which took a tenth of detect's time)."""
     side = ANALYSIS // POOL
-    return x.reshape(t, side, POOL, side, POOL).mean(axis=(2, 4))
+    out = np.empty((x.shape[0], side, side), x.dtype)
+    for t, frame in enumerate(x):
+        out[t] = cv2.resize(frame, (side, side), interpolation=cv2.INTER_AREA)
+    return out
 
 
 def carrier_estimate(residual: np.ndarray, weights: np.ndarray) -> np.ndarray:
