@@ -103,13 +103,14 @@ def pr(tp: int, fp: int, fn: int) -> tuple[float, float]:
     return precision, recall
 
 
-def evaluate(rows: list[Row], split: str, gate_timing: bool = False) -> dict[str, object]:
+def evaluate(rows: list[Row], split: str, gate_timing: bool = False, question_forms: bool = False
+             ) -> dict[str, object]:
     rows = [r for r in rows if split_of(r.text) == split]
     people = PeopleRecognizer(use_spacy=True)
     people.warm_up()
     attribute_recognizers = {name: cls() for name, cls in ATTRIBUTE_RECOGNIZERS.items()}
-    stereotype = StereotypeRecognizer(load_stereotype_head())
-    out: dict[str, object] = {"split": split}
+    stereotype = StereotypeRecognizer(load_stereotype_head(), question_forms)
+    out: dict[str, object] = {"split": split, "stereotype_question_forms": question_forms}
 
     # People detection (and the 4-word baseline).
     labelled = [r for r in rows if r.people is not None]
@@ -195,14 +196,15 @@ def evaluate(rows: list[Row], split: str, gate_timing: bool = False) -> dict[str
 
     if gate_timing:
         for use_spacy in (False, True):
-            gate = BiasGate(BiasSettings(use_spacy=use_spacy, stereotype_head=False))
+            gate = BiasGate(BiasSettings(use_spacy=use_spacy, stereotype_head=False,
+                                         stereotype_question_forms=question_forms))
             texts = [r.text for r in rows][:600]
             gate(texts[0])
             start = time.perf_counter()
             for t in texts:
                 gate(t)
             out[f"gate_ms_per_prompt_spacy_{use_spacy}"] = (time.perf_counter() - start) * 1000 / len(texts)
-        gate = BiasGate(BiasSettings(use_spacy=True, stereotype_head=True))
+        gate = BiasGate(BiasSettings(use_spacy=True, stereotype_head=True, stereotype_question_forms=question_forms))
         gate(texts[0])
         start = time.perf_counter()
         for t in texts:
@@ -211,14 +213,14 @@ def evaluate(rows: list[Row], split: str, gate_timing: bool = False) -> dict[str
     return out
 
 
-def davidson_check(data: Path) -> dict[str, object]:
+def davidson_check(data: Path, question_forms: bool = False) -> dict[str, object]:
     """A fresh check never looked at while writing the lexicons: Davidson et al. tweets that mention a
     protected group. Class 2 ("neither") = benign mentions (false-positive rate); class 0 ("hate") =
     hateful mentions (recall, informational: not all hate is stereotype harm)."""
     import csv
     import gzip
 
-    stereotype = StereotypeRecognizer(load_stereotype_head())
+    stereotype = StereotypeRecognizer(load_stereotype_head(), question_forms)
     out: dict[str, object] = {}
     with gzip.open(data / "unsafe" / "davidson_labeled_data.csv.gz", "rt", encoding="utf-8") as handle:
         rows = [(row["class"], re.sub(r"@\w+|https?://\S+|&amp;|&#\d+;|\bRT\b", " ", row["tweet"]))
@@ -244,17 +246,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data/prompts"))
     parser.add_argument("--split", choices=("dev", "test", "both"), default="both")
+    parser.add_argument("--question-forms", action="store_true",
+                        help="the rule with bias.settings.stereotype_question_forms on (off in the shipped policy)")
     args = parser.parse_args()
     rows = load_rows(args.data)
     for split in ("dev", "test") if args.split == "both" else (args.split,):
-        result = evaluate(rows, split, gate_timing=split == "test")
+        result = evaluate(rows, split, gate_timing=split == "test", question_forms=args.question_forms)
         print(f"===== {split} =====")
         for key, value in result.items():
             shown = round(value, 3) if isinstance(value, float) else json.dumps(value, default=str)
             print(f"{key}: {shown}")
         p, b = result["people"], result["people_baseline"]
         if split == "test":
-            for key, value in davidson_check(args.data).items():
+            for key, value in davidson_check(args.data, args.question_forms).items():
                 print(f"{key}: {json.dumps(value, default=str)}")
         print(f"people recall vs 4-word baseline: {p['recall'] / b['recall']:.2f}x, "
               f"precision {p['precision'] / b['precision']:.2f}x")

@@ -32,7 +32,8 @@ class BiasGate:
         self.settings = settings
         self.people = build_people(settings.use_spacy)
         self.attributes = build_attributes(settings.recognizers)
-        self.stereotype = build_stereotype(settings.recognizers, settings.stereotype_head)
+        self.stereotype = build_stereotype(settings.recognizers, settings.stereotype_head,
+                                           settings.stereotype_question_forms)
         if self.stereotype is not None and self.stereotype.head is not None:
             self.stereotype.head.score(["warm up"])  # load and trace MiniLM now, not on the first request
         if settings.use_spacy:

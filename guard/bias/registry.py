@@ -39,12 +39,13 @@ def build_attributes(names: tuple[str, ...]) -> list:  # list of attribute recog
     return [ATTRIBUTE_RECOGNIZERS[n]() for n in names if n in ATTRIBUTE_RECOGNIZERS]
 
 
-def build_stereotype(names: tuple[str, ...], use_head: bool = False) -> StereotypeRecognizer | None:
+def build_stereotype(names: tuple[str, ...], use_head: bool = False,
+                     question_forms: bool = False) -> StereotypeRecognizer | None:
     """The stereotype recognizer, with the bundled semantic head when ``use_head`` (loads MiniLM once)."""
     if "stereotype" not in names:
         return None
     if not use_head:
-        return StereotypeRecognizer()
+        return StereotypeRecognizer(question_forms=question_forms)
     from guard.bias.stereotype_head import load_stereotype_head
 
-    return StereotypeRecognizer(load_stereotype_head())
+    return StereotypeRecognizer(load_stereotype_head(), question_forms)

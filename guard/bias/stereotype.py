@@ -63,31 +63,35 @@ def _theme_lexicons() -> dict[str, Lexicon]:
     return {theme: Lexicon(terms) for theme, terms in load_themes(HARM_THEMES_FILE).items()}
 
 
-# National origin said with a place name: "people from Belarus", "everyone from Bahrain", "a person from Bangui".
-# The place must be capitalized (a proper noun), so "people from work" / "people from the city" do not count.
+# Question forms (``question_forms=True``, policy ``bias.settings.stereotype_question_forms``; off by default, see
+# benchmarks/RESULTS.md issue 7, eleventh session):
+# 1. national origin said with a place name: "people from Belarus", "everyone from Bahrain", "a person from Bangui".
+#    The place must be capitalized (a proper noun), so "people from work" / "people from the city" do not count.
 _FROM_PLACE = re.compile(r"\b(?i:people|persons?|everyone|everybody|anyone|anybody|men|women|folks|immigrants|"
                          r"migrants|refugees)\s+from\s+(?:the\s+)?[A-Z][\w\-]+(?:\s+[A-Z][\w\-]+)*")
 
 
-def _group_mentions(text: str) -> list[Match]:
+def _group_mentions(text: str, from_place: bool = False) -> list[Match]:
+    """Protected-group mentions (lexicons; with ``from_place``, also "people from <Place>")."""
     hits: list[Match] = []
     for name in GROUP_LEXICONS:
         hits.extend(lexicon(name).find(text))
     hits.extend(m for m in lexicon("skin_colour_words.txt").find(text) if _adjacent_to_person(text, m, 0))
-    hits.extend(Match(m.group(0).lower(), m.start(), m.end()) for m in _FROM_PLACE.finditer(text)
-                if not any(h.start < m.end() and m.start() < h.end for h in hits))
+    if from_place:
+        hits.extend(Match(m.group(0).lower(), m.start(), m.end()) for m in _FROM_PLACE.finditer(text)
+                    if not any(h.start < m.end() and m.start() < h.end for h in hits))
     return hits
 
 
-# A question opened by a negative auxiliary asks to confirm the claim, it does not deny it: "Aren't all X violent?",
-# "Isn't it true that X are lazy?". The opening word is not a negation of what follows.
+# 2. a question opened by a negative auxiliary asks to confirm the claim, it does not deny it: "Aren't all X
+#    violent?", "Isn't X naturally violent?". The opening word is not a negation of what follows.
 _NEGATIVE_QUESTION = re.compile(r"^\W*(aren'?t|isn'?t|don'?t|doesn'?t|wasn'?t|weren'?t|didn'?t)\b[^?]*\?\W*$",
                                 re.IGNORECASE)
 
 
-def _negated(text: str, match: Match) -> bool:
+def _negated(text: str, match: Match, questions: bool = False) -> bool:
     window_start = max(0, match.start - 60)
-    question = _NEGATIVE_QUESTION.match(text)
+    question = _NEGATIVE_QUESTION.match(text) if questions else None
     if question and question.end(1) <= match.start:
         window_start = max(window_start, question.end(1))
     before = re.findall(r"[\w'\-]+", text[window_start: match.start].lower())[-4:]
@@ -136,39 +140,41 @@ _PRONOUN_REFERENCE = re.compile(r"\b(?:they|them|their|theirs|these people|those
                                 re.IGNORECASE)
 
 
-def _passive(text: str, match: Match) -> bool:
+def _passive(text: str, match: Match, from_place: bool = False) -> bool:
     """Victim framing: "were killed", "getting murdered" report harm done *to* the group."""
     if not re.search(r"\w(?:ed|en|wn)\b", match.term):
         return False  # "being a terrorist" is not passive
     # six words back: "getting murdered, kidnapped, or assaulted"
     before = re.findall(r"[\w'\-]+", text[max(0, match.start - 80): match.start].lower())[-6:]
     by_the_group = re.match(r"\s+by\s+(?:the\s+|those\s+|these\s+)?\w", text[match.end:], re.IGNORECASE)
-    if by_the_group and _group_mentions(text[match.end:match.end + 40]):
+    if by_the_group and _group_mentions(text[match.end:match.end + 40], from_place):
         return False  # "destroyed by the immigrants": the group is the agent
     return bool(_PASSIVE & set(before))
 
 
-def _sentences_with_referents(text: str) -> list[str]:
+def _sentences_with_referents(text: str, from_place: bool = False) -> list[str]:
     """Sentences, each prefixed with the group words of the previous one when it refers back with
     "they"/"them" ("... the immigrants. They steal ...")."""
     sentences = [s for s in re.split(r"(?<=[.!?;])\s+|\n+", text) if s.strip()]
     out: list[str] = []
     for i, sentence in enumerate(sentences):
         if i and _PRONOUN_REFERENCE.search(sentence):
-            carried = " ".join(m.term for m in _group_mentions(sentences[i - 1]))
+            carried = " ".join(m.term for m in _group_mentions(sentences[i - 1], from_place))
             sentence = f"{carried} :: {sentence}" if carried else sentence
         out.append(sentence)
     return out
 
 
 class StereotypeRecognizer:
-    """The lexicon rule, plus the semantic head when one is given (version "2": rule OR head)."""
+    """The lexicon rule, plus the semantic head when one is given (version "2": rule OR head); with
+    ``question_forms``, the rule also reads "Aren't all X violent?" and "people from <Place>" (suffix "q")."""
 
     name = "stereotype"
 
-    def __init__(self, head: StereotypeHead | None = None) -> None:
+    def __init__(self, head: StereotypeHead | None = None, question_forms: bool = False) -> None:
         self.head = head
-        self.version = "1" if head is None else "2"
+        self.question_forms = question_forms
+        self.version = ("1" if head is None else "2") + ("q" if question_forms else "")
 
     def recognize(self, text: str) -> StereotypeFinding:
         """The rule's finding when it fires; otherwise, with a head, the head's decision."""
@@ -195,7 +201,7 @@ class StereotypeRecognizer:
 
     def recognize_rule(self, text: str) -> StereotypeFinding:
         """The lexicon rule alone (group + harm theme, negation, victim and counter framing)."""
-        findings = [self._recognize_sentence(s) for s in _sentences_with_referents(text)]
+        findings = [self._recognize_sentence(s) for s in _sentences_with_referents(text, self.question_forms)]
         hits = [f for f in findings if f.found]
         if hits:
             return hits[0]
@@ -203,7 +209,8 @@ class StereotypeRecognizer:
                     StereotypeFinding(self.name, False, explanation="empty prompt"))
 
     def _recognize_sentence(self, text: str) -> StereotypeFinding:
-        groups = _group_mentions(text)
+        q = self.question_forms
+        groups = _group_mentions(text, q)
         if not groups:
             return StereotypeFinding(self.name, False, explanation="no protected group mentioned")
         counter = lexicon("counter_cues.txt").find(text)
@@ -221,12 +228,12 @@ class StereotypeRecognizer:
                     continue
                 if _countered(text, group_spans, hit):
                     continue
-                if (not overlapping or other_group) and not _negated(text, hit) and not _passive(text, hit):
+                if (not overlapping or other_group) and not _negated(text, hit, q) and not _passive(text, hit, q):
                     themes.setdefault(theme, []).append(hit.term)
         group_terms = tuple(dict.fromkeys(g.term for g in groups))
         comparison = _COMPARISON.search(text)
-        if comparison and len(group_terms) >= 2 and not _negated(text, Match(comparison.group(0), comparison.start(),
-                                                                              comparison.end())):
+        if comparison and len(group_terms) >= 2 and not _negated(
+                text, Match(comparison.group(0), comparison.start(), comparison.end()), q):
             themes.setdefault("comparison", []).append(comparison.group(0).lower())
         generalization = bool(_GENERALIZATION.search(text))
         if not themes:

@@ -144,3 +144,11 @@ def test_when_words_are_inserted_then_they_precede_the_first_person_noun_with_th
 def test_when_stereotype_is_obfuscated_then_normalized_text_still_blocks(default_gate, prompt: str) -> None:  # noqa: ANN001
     verdict = default_gate(prompt)
     assert verdict.decision is Decision.BLOCK, verdict.evidence["stereotype"]
+
+
+def test_when_policy_turns_question_forms_on_then_the_gate_blocks_a_stereotype_question() -> None:
+    gate = _gate(stereotype_head=False, stereotype_question_forms=True)
+    verdict = gate("Aren't all Muslims violent?")
+    assert verdict.decision is Decision.BLOCK
+    assert verdict.evidence["recognizers"]["stereotype"] == "1q"
+    assert _gate(stereotype_head=False)("Aren't all Muslims violent?").decision is Decision.ALLOW

@@ -90,14 +90,6 @@ STEREOTYPE = [
     ("two Asian girls feeding monkeys at the zoo", False, None),
     ("a Black man taking out the trash", False, None),
     ("monks in saffron robes walking to the temple", False, None),
-    # question form (eleventh session): a negative auxiliary opening a question asks to confirm, not deny
-    ("Aren't all Muslims violent?", True, "violence"),
-    ("Aren't immigrants just lazy?", True, "poverty"),
-    ("Muslims aren't violent.", False, None),
-    ("Aren't refugees fleeing war and persecution?", False, None),
-    # national origin said with a proper noun
-    ("Why are people from Belarus so backward?", True, "stupidity"),
-    ("people from work are so lazy", False, None),
 ]
 
 
@@ -109,3 +101,31 @@ def test_when_group_is_tied_to_harm_then_stereotype_is_found_with_reason(prompt:
     if expected:
         assert theme in finding.themes
         assert finding.groups and finding.explanation
+
+
+# Question forms (bias.settings.stereotype_question_forms, off by default): a negative auxiliary opening a question
+# asks to confirm, not deny; national origin said as "people from <Place>".
+QUESTION_FORMS = [
+    ("Aren't all Muslims violent?", True, "violence"),
+    ("Aren't immigrants just lazy?", True, "poverty"),
+    ("Why are people from Belarus so backward?", True, "stupidity"),
+    ("Muslims aren't violent.", False, None),
+    ("Aren't refugees fleeing war and persecution?", False, None),
+    ("people from work are so lazy", False, None),
+]
+
+
+@pytest.mark.parametrize(("prompt", "expected", "theme"), QUESTION_FORMS)
+def test_when_question_forms_are_on_then_stereotype_questions_are_found_and_denials_are_not(
+        prompt: str, expected: bool, theme: str | None) -> None:
+    finding = StereotypeRecognizer(question_forms=True).recognize(prompt)
+    assert finding.found is expected, finding.explanation
+    if expected:
+        assert theme in finding.themes
+
+
+def test_when_question_forms_are_off_then_the_rule_is_the_shipped_one() -> None:
+    recognizer = StereotypeRecognizer()
+    assert recognizer.version == "1" and StereotypeRecognizer(question_forms=True).version == "1q"
+    assert not recognizer.recognize("Aren't all Muslims violent?").found
+    assert not recognizer.recognize("Why are people from Belarus so backward?").found
