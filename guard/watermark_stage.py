@@ -22,6 +22,9 @@ from guard.stages import PAYLOAD_BYTES, Clip, WatermarkReading
 from guard.verdict import Decision, Verdict, stopwatch
 
 STAGE = "watermark"
+# what the "no room" error advises per configured format: a format whose carrier marks more frames (v1: all of them)
+_MORE_FRAMES = {"v3": "; watermark.settings.format v2 or v1 marks more frames",
+                "v2": "; watermark.settings.format v1 marks every frame", "v1": ""}
 
 
 class WatermarkSettings(BaseModel):
@@ -91,7 +94,7 @@ class VideoWatermarkStage:
             mse = float(np.mean((frames.astype(np.float32) - clip.frames) ** 2))
         if mse == 0:  # e.g. a short fade-in whose only pulse frames (v3) are black: nothing would carry the mark
             raise InputError(f"cannot watermark this clip: the frames the {self.algorithm} carrier marks have no room "
-                             f"for it (black or white); watermark.settings.format v2 marks more frames")
+                             f"for it (black or white){_MORE_FRAMES[self.settings.format]}")
         psnr = 10 * np.log10(255.0**2 / mse)
         verdict = Verdict(STAGE, Decision.ALLOW, elapsed_ms=elapsed[0],
                           reasons=(f"watermarked {len(frames)} frames ({self.algorithm})",),

@@ -228,7 +228,7 @@ def test_when_a_generated_like_clip_is_marked_then_payload_is_recovered(seed: in
     assert found.details["visible_x"] > 0.9 and found.details["visible_y"] > 0.9  # the whole frame, not a crop
 
 
-@pytest.mark.parametrize("fps", [8.0, 24.0])  # Manchester (every frame marked, threaded) and the pulse
+@pytest.mark.parametrize("fps", [8.0, 24.0])  # Manchester (every frame marked) and the doublet (8 of 20)
 def test_when_frames_are_drawn_on_threads_then_the_marked_clip_is_byte_identical_to_one_thread(monkeypatch,
                                                                                              fps: float) -> None:
     from watermark import embedder

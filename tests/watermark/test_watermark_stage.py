@@ -58,6 +58,23 @@ def test_when_the_frames_the_carrier_marks_are_black_then_embed_raises_instead_o
     assert verdict.decision is Decision.ALLOW
 
 
+@pytest.mark.parametrize("version, advice", [("v3", "format v2 or v1"), ("v2", "format v1 marks every frame"),
+                                             ("v1", None)])
+def test_when_no_marked_frame_has_room_then_the_error_names_a_format_that_marks_more_frames(
+        version: str, advice: str | None) -> None:
+    """The advice follows the configured format: v2 (the default) is told about v1, never about itself."""
+    frames = photo_pan(frames=24, size=192)
+    frames[:8] = 0  # the doublet's two slots (and the pulse's two frames) at 24 fps
+    if version == "v1":
+        frames[:] = 0
+    stage = build_watermark_stage(load_policy(overrides={"watermark": {"settings": {"format": version}}}))
+    with pytest.raises(InputError, match="no room") as raised:
+        stage.embed(Clip(frames, 24.0), PAYLOAD)
+    message = str(raised.value)
+    assert f"format {version} " not in message.split("no room")[1]  # never advised to use what it already uses
+    assert (advice in message) if advice else ("marks more frames" not in message)
+
+
 @pytest.mark.parametrize("payload", [b"", bytes(7), bytes(9)])
 def test_when_the_payload_has_the_wrong_size_then_embed_raises(payload: bytes) -> None:
     with pytest.raises(InputError, match="8 bytes"):
