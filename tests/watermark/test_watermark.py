@@ -240,3 +240,17 @@ def test_when_frames_are_drawn_on_threads_then_the_marked_clip_is_byte_identical
     monkeypatch.setattr(embedder, "THREADS", 3)
     assert np.array_equal(watermark.embed(clip, PAYLOAD, fps=fps), one)
     assert not np.array_equal(one, clip)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("frames", [1, 48])  # _likeliest_first pools one (1, A, A) estimate; the others (T, A, A)
+def test_when_half_cells_are_pooled_then_opencv_gives_the_strided_mean_exactly(dtype: type, frames: int) -> None:
+    from watermark.detector import ANALYSIS, POOL, _pool
+
+    x = np.random.default_rng(frames).standard_normal((frames, ANALYSIS, ANALYSIS)) * 10.0 ** np.random.default_rng(
+        1).uniform(-6, 6, (frames, ANALYSIS, ANALYSIS))
+    x = x.astype(dtype)
+    side = ANALYSIS // POOL
+    pooled = _pool(x)
+    assert pooled.dtype == x.dtype
+    assert np.array_equal(pooled, x.reshape(frames, side, POOL, side, POOL).mean(axis=(2, 4)))
