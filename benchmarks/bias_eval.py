@@ -246,8 +246,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data/prompts"))
     parser.add_argument("--split", choices=("dev", "test", "both"), default="both")
-    parser.add_argument("--question-forms", action="store_true",
-                        help="the rule with bias.settings.stereotype_question_forms on (off in the shipped policy)")
+    parser.add_argument("--no-question-forms", dest="question_forms", action="store_false",
+                        help="the rule with bias.settings.stereotype_question_forms off (on in the shipped policy)")
     args = parser.parse_args()
     rows = load_rows(args.data)
     for split in ("dev", "test") if args.split == "both" else (args.split,):

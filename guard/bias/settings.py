@@ -38,9 +38,9 @@ class BiasSettings(_Strict):
     use_spacy: bool = True
     stereotype_decision: Literal["block", "flag"] = "block"
     stereotype_head: bool = True  # the MiniLM head OR-ed with the lexicon rule (one embedding per prompt)
-    # the rule also reads "Aren't all X violent?" and "people from <Place>" (off: its ship rule was not met as
-    # written, benchmarks/RESULTS.md issue 7, eleventh session)
-    stereotype_question_forms: bool = False
+    # the rule also reads "Aren't all X violent?" and "people from <Place>" (on since the eleventh session: +10 of 44
+    # held-out Do-Not-Answer stereotype questions, no other evaluation row changed; benchmarks/RESULTS.md issue 7)
+    stereotype_question_forms: bool = True
     diversify: DiversifySettings = DiversifySettings()
     audit: AuditSettings = AuditSettings()
 

@@ -63,8 +63,8 @@ def _theme_lexicons() -> dict[str, Lexicon]:
     return {theme: Lexicon(terms) for theme, terms in load_themes(HARM_THEMES_FILE).items()}
 
 
-# Question forms (``question_forms=True``, policy ``bias.settings.stereotype_question_forms``; off by default, see
-# benchmarks/RESULTS.md issue 7, eleventh session):
+# Question forms (``question_forms=True``, policy ``bias.settings.stereotype_question_forms``; on in the default
+# policy since the eleventh session, see benchmarks/RESULTS.md issue 7):
 # 1. national origin said with a place name: "people from Belarus", "everyone from Bahrain", "a person from Bangui".
 #    The place must be capitalized (a proper noun), so "people from work" / "people from the city" do not count.
 _FROM_PLACE = re.compile(r"\b(?i:people|persons?|everyone|everybody|anyone|anybody|men|women|folks|immigrants|"

@@ -146,9 +146,9 @@ def test_when_stereotype_is_obfuscated_then_normalized_text_still_blocks(default
     assert verdict.decision is Decision.BLOCK, verdict.evidence["stereotype"]
 
 
-def test_when_policy_turns_question_forms_on_then_the_gate_blocks_a_stereotype_question() -> None:
-    gate = _gate(stereotype_head=False, stereotype_question_forms=True)
-    verdict = gate("Aren't all Muslims violent?")
+def test_when_question_forms_are_on_by_default_then_the_gate_blocks_a_stereotype_question() -> None:
+    verdict = _gate(stereotype_head=False)("Aren't all Muslims violent?")
     assert verdict.decision is Decision.BLOCK
     assert verdict.evidence["recognizers"]["stereotype"] == "1q"
-    assert _gate(stereotype_head=False)("Aren't all Muslims violent?").decision is Decision.ALLOW
+    off = _gate(stereotype_head=False, stereotype_question_forms=False)
+    assert off("Aren't all Muslims violent?").decision is Decision.ALLOW

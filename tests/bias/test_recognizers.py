@@ -103,8 +103,8 @@ def test_when_group_is_tied_to_harm_then_stereotype_is_found_with_reason(prompt:
         assert finding.groups and finding.explanation
 
 
-# Question forms (bias.settings.stereotype_question_forms, off by default): a negative auxiliary opening a question
-# asks to confirm, not deny; national origin said as "people from <Place>".
+# Question forms (bias.settings.stereotype_question_forms, on in the default policy): a negative auxiliary opening a
+# question asks to confirm, not deny; national origin said as "people from <Place>".
 QUESTION_FORMS = [
     ("Aren't all Muslims violent?", True, "violence"),
     ("Aren't immigrants just lazy?", True, "poverty"),
@@ -124,7 +124,7 @@ def test_when_question_forms_are_on_then_stereotype_questions_are_found_and_deni
         assert theme in finding.themes
 
 
-def test_when_question_forms_are_off_then_the_rule_is_the_shipped_one() -> None:
+def test_when_question_forms_are_off_then_the_older_rule_is_kept() -> None:
     recognizer = StereotypeRecognizer()
     assert recognizer.version == "1" and StereotypeRecognizer(question_forms=True).version == "1q"
     assert not recognizer.recognize("Aren't all Muslims violent?").found

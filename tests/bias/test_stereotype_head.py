@@ -104,7 +104,7 @@ def test_when_gate_runs_with_head_then_paraphrase_is_blocked_with_score_in_evide
     assert verdict.decision.value == "block"
     evidence = verdict.evidence["stereotype"]
     assert evidence["head_score"] >= evidence["head_threshold"]
-    assert verdict.evidence["recognizers"]["stereotype"] == "2"
+    assert verdict.evidence["recognizers"]["stereotype"] == "2q"  # head (2) and question forms (q), both on by default
     assert gate(BENIGN_GROUP_MENTIONS[0]).decision.value == "allow"
 
 
