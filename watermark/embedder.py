@@ -116,24 +116,26 @@ def gain_maps(frames: np.ndarray) -> np.ndarray:
                 * ((dev + _TEXTURE_FLOOR) / _TEXTURE_REF) ** _TEXTURE_POWER)
         out[t] = cv2.GaussianBlur(gain, (0, 0), sigma)
 
-    _per_frame(one, len(frames))
+    _per_frame(one, len(frames), height * width)
     return out
 
 
 THREADS = min(2, os.cpu_count() or 1)  # frames are marked independently; OpenCV releases the GIL (see _per_frame)
-_MIN_THREADED_FRAMES = 8
+_MIN_THREADED_PIXELS = 2_000_000  # frames x height x width below which one thread is faster (pool start-up, GIL)
 
 
-def _per_frame(work: Callable[[int], None], count: int) -> None:
-    """Run ``work(t)`` for t in range(count) on ``THREADS`` threads, in contiguous chunks.
+def _per_frame(work: Callable[[int], None], count: int, frame_pixels: int) -> None:
+    """Run ``work(t)`` for t in range(count) on ``THREADS`` threads, in contiguous chunks, when the clip is large
+    enough (``count * frame_pixels`` at least ``_MIN_THREADED_PIXELS``).
 
     Why threads: every frame is independent and the per-frame work is OpenCV calls that release the GIL, so two
     threads nearly double embedding on 2 cores (720p Manchester, the carrier every format draws below 12 fps: 162 -> 294
     frames/s for the drawing step), which is what keeps embedding under half of libx264's time for the same clip
     (libx264 uses both cores too). ``work`` writes into preallocated per-frame slots, so the result does not
-    depend on the number of threads.
+    depend on the number of threads. Small clips stay on one thread: the bundled generator's 17 frames at 256x256
+    took 21 ms on one thread and 24 on two (review, eleventh session); 720p and 512x512 gain 25-35 %.
     """
-    if THREADS < 2 or count < _MIN_THREADED_FRAMES:  # the pulse marks 2 frames a second: not worth a pool
+    if THREADS < 2 or count < 2 or count * frame_pixels < _MIN_THREADED_PIXELS:
         for t in range(count):
             work(t)
         return
@@ -205,7 +207,7 @@ def _draw(frames: np.ndarray, marked: np.ndarray, signs: np.ndarray, field: np.n
         t = marked[i]
         out[t], energies[i, 0], energies[i, 1] = _draw_frame(frames[t], float(signs[t]), field, gains[i])
 
-    _per_frame(one, len(marked))
+    _per_frame(one, len(marked), frames.shape[1] * frames.shape[2])
     energy, equal_energy = energies.sum(axis=0)
     return out, float(energy), float(equal_energy)
 

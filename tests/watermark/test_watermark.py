@@ -238,7 +238,12 @@ def test_when_frames_are_drawn_on_threads_then_the_marked_clip_is_byte_identical
     monkeypatch.setattr(embedder, "THREADS", 1)
     one = watermark.embed(clip, PAYLOAD, fps=fps)
     monkeypatch.setattr(embedder, "THREADS", 3)
+    monkeypatch.setattr(embedder, "_MIN_THREADED_PIXELS", 0)  # a small clip, threaded anyway
+    calls = []
+    real_pool = embedder.ThreadPoolExecutor
+    monkeypatch.setattr(embedder, "ThreadPoolExecutor", lambda n: calls.append(n) or real_pool(n))
     assert np.array_equal(watermark.embed(clip, PAYLOAD, fps=fps), one)
+    assert calls == [3, 3]  # the gain maps and the drawing both ran on the pool
     assert not np.array_equal(one, clip)
 
 
