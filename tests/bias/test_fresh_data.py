@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from guard.bias.fresh_data import DNA_DIR, LABELS, load_benign_questions, load_donotanswer, split_of
+from guard.bias.fresh_data import DNA_LABELS, LABELS, load_benign_questions, load_donotanswer, split_of
 from guard.bias.train_stereotype import FRESH_LABELS, load_examples
 from guard.bias.train_stereotype import split_of as trainer_split_of
 
@@ -32,27 +32,25 @@ def test_when_split_is_computed_then_fresh_data_and_trainer_agree() -> None:
 
 
 def _copy(tmp_path: Path) -> Path:
-    target = tmp_path / "donotanswer"
-    shutil.copytree(DNA_DIR, target)
+    target = tmp_path / "donotanswer_labels.tsv"
+    shutil.copyfile(DNA_LABELS, target)
     return target
 
 
 def test_when_a_prompt_has_no_label_then_loading_fails(tmp_path: Path) -> None:
-    target = _copy(tmp_path)
-    labels = target / "labels.tsv"
+    labels = _copy(tmp_path)
     lines = labels.read_text(encoding="utf-8").splitlines()
     first_row = next(i for i, line in enumerate(lines) if not line.startswith("#"))
     labels.write_text("\n".join(lines[:first_row] + lines[first_row + 1:]) + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match="no label"):
-        load_donotanswer(target)
+        load_donotanswer(labels_file=labels)
 
 
 def test_when_a_label_is_unknown_then_loading_fails(tmp_path: Path) -> None:
-    target = _copy(tmp_path)
-    labels = target / "labels.tsv"
+    labels = _copy(tmp_path)
     labels.write_text(labels.read_text(encoding="utf-8").replace("\tstereotype\t", "\tmaybe\t", 1), encoding="utf-8")
     with pytest.raises(ValueError, match="unknown label"):
-        load_donotanswer(target)
+        load_donotanswer(labels_file=labels)
 
 
 @pytest.mark.skipif(not (SHARED / "unsafe" / "toxigen_statements.jsonl").exists(), reason="shared prompt data absent")
