@@ -51,6 +51,11 @@ class ApiSettings(BaseModel):
     #: ``sys.setswitchinterval`` for the serving process, in milliseconds (``None``: Python's 5 ms). A CPU
     #: worker running the gate's Python parts holds the GIL up to this long while the event loop waits.
     switch_interval_ms: float | None = Field(default=None, gt=0, le=100)
+    #: numpy's BLAS threads in the serving process (``None``: the library's default, one per core). The BLAS calls on
+    #: the serving path are small (watermark detection's 48 x 1024 products); with a second thread OpenBLAS spins
+    #: against the other requests' work: detect's median went from 25 to 73-80 ms with one core busy elsewhere,
+    #: 25 ms at one thread (256x256, 48 frames; benchmarks/RESULTS.md, issue 6, eleventh session).
+    blas_threads: int | None = Field(default=1, ge=1)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> ApiSettings:
