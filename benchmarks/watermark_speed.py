@@ -19,6 +19,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -64,9 +65,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--threads", type=int, default=2, help="cores for OpenCV and libx264 (the target: 2)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="numpy's BLAS threads (1, as the API server runs; a second one spins when busy)")
     args = parser.parse_args()
     cv2.setNumThreads(args.threads)
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # (read by libraries loaded later; numpy's BLAS is set below)
+    threadpool_limits(limits=args.blas_threads, user_api="blas")
     payload = bytes(range(8))
     print(f"| carrier | size | embed fps | detect fps | libx264 medium encode fps | embed / encode time | "
           f"detect / encode time | detect with the frame rate (as the guard calls it) / encode time |"
