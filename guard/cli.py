@@ -64,6 +64,8 @@ def progress(message: str, quiet: bool) -> Iterator[None]:
 
 
 def _check_output(output: Path, force: bool) -> None:
+    if output.is_dir():
+        raise InputError(f"output {output} is a directory")
     if output.exists() and not force:
         raise InputError(f"{output} exists; pass --force to overwrite")
     if output.suffix.lower() != ".mp4":

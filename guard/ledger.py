@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from guard.errors import ConfigError, one_line
 from guard.paths import ledger_path
 
 GENESIS = "0" * 64
@@ -63,13 +64,19 @@ class Ledger:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else ledger_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        # One writer connection per process, reused: opening SQLite per append cost ~10 ms under load.
-        self._writer = self._connect()
-        self._writer.execute("PRAGMA journal_mode=WAL")
-        self._writer.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
-        self._writer.execute(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # One writer connection per process, reused: opening SQLite per append cost ~10 ms under load.
+            self._writer = self._connect()
+            self._writer.execute("PRAGMA journal_mode=WAL")
+            self._writer.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
+            self._writer.execute(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise self._unwritable(exc) from exc
+
+    def _unwritable(self, exc: BaseException) -> ConfigError:
+        return ConfigError(f"cannot write the ledger {self.path}: {one_line(exc)}")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -107,8 +114,11 @@ class Ledger:
                 self._write_head(seq, prev)  # under the write lock, so heads are written in order
                 conn.execute("COMMIT")
                 return seqs
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, (sqlite3.Error, OSError)):
+                    raise self._unwritable(exc) from exc
                 raise
 
     @property

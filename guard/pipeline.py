@@ -11,6 +11,7 @@ only at the very end.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import tempfile
 import threading
@@ -58,6 +59,23 @@ def run_with_timeout(fn: Callable[[], T], timeout_s: float) -> T:
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def output_directory(output: Path) -> Path:
+    """The nearest existing directory at or above ``output``'s parent, checked before any stage runs: the release's
+    temporary files go there, on the output's filesystem, so the final rename is atomic (a temporary directory on
+    another filesystem, such as a tmpfs ``/tmp``, cannot be renamed into place). ``InputError`` when ``output``
+    cannot be written."""
+    if output.is_dir():
+        raise InputError(f"output {output} is a directory")
+    base = output.parent
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise InputError(f"cannot write {output}: {base} is not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {output}: {base} is not writable")
+    return base
 
 
 @dataclass(frozen=True)
@@ -121,6 +139,7 @@ class GuardedPipeline:
                  num_inference_steps: int | None = None) -> Release:
         """Prompt -> checks -> model -> frame checks -> watermark -> sign -> release, or ``Blocked``."""
         self.validate_prompt(prompt)
+        output_directory(Path(output))  # an unwritable output is refused before the model runs
         request_id = uuid.uuid4().hex
         verdicts: list[Verdict] = []
         # 1. Check the prompt.
@@ -137,6 +156,7 @@ class GuardedPipeline:
 
     def release(self, source: str | Path | Clip, output: str | Path, *, prompt: str | None = None) -> Release:
         """Scan, watermark, sign and write a video made elsewhere (a file path or a decoded ``Clip``)."""
+        output_directory(Path(output))
         clip = source if isinstance(source, Clip) else read_video(source, self.policy.limits)
         return self._finish(uuid.uuid4().hex, prompt, clip, Path(output), [], "release")
 
@@ -216,6 +236,7 @@ class GuardedPipeline:
                 verdicts: list[Verdict], kind: str) -> Release:
         if output.suffix.lower() != ".mp4":
             raise InputError(f"output must be an .mp4 file, got {output.name}")
+        tmp_root = output_directory(output)
         # 3. Classify frames (may blur faces).
         policy = self.policy.frames
         failed, result = self._run_stage("frames", policy.required, policy.timeout_s, self.frames,
@@ -230,8 +251,7 @@ class GuardedPipeline:
         #    temporary files; 6. rename into place and record.
         payload = secrets.token_bytes(PAYLOAD_BYTES)
         release_id = payload.hex()
-        with tempfile.TemporaryDirectory(prefix=".videoguard-", dir=output.parent if output.parent.exists()
-                                         else None) as tmp:
+        with tempfile.TemporaryDirectory(prefix=".videoguard-", dir=tmp_root) as tmp:
             encoded = Path(tmp) / "encoded.mp4"
             signed = Path(tmp) / "signed.mp4"
             clip, marked = self._watermark_and_encode(clip, payload, encoded, request_id, prompt, verdicts, kind)
@@ -249,11 +269,13 @@ class GuardedPipeline:
                                         reasons=(f"signed file does not verify: {report.state}",)))
                 self._stop_if_blocked(request_id, prompt, verdicts, kind)
             self.store.put(release_id, report.manifest, manifest_bytes or b"")
-            output.parent.mkdir(parents=True, exist_ok=True)
             digest = hashlib.sha256(signed.read_bytes()).hexdigest()
+            # Recorded before the rename: a ledger that cannot be written stops the release (nothing unrecorded
+            # leaves), and an existing output overwritten with --force is kept.
+            seq = self._record(kind, request_id, prompt, verdicts, Decision.worst([v.decision for v in verdicts]),
+                               release_id=release_id, output_sha256=digest)
+            output.parent.mkdir(parents=True, exist_ok=True)
             signed.replace(output)
-        seq = self._record(kind, request_id, prompt, verdicts, Decision.worst([v.decision for v in verdicts]),
-                           release_id=release_id, output_sha256=digest)
         return Release(output, release_id, request_id, tuple(verdicts), report.state, seq)
 
     def _watermark_and_encode(self, clip: Clip, payload: bytes, encoded: Path, request_id: str,

@@ -1,0 +1,72 @@
+"""Bad input through the real ``videoguard`` command (a subprocess): a one-line error with the input-error exit
+code, never an internal error, and no output file left behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(*args: str, home: Path | None = None, env: dict[str, str] | None = None,
+        timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, **(env or {})}
+    if home is not None:
+        full["VIDEOGUARD_HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "guard.cli", *args], capture_output=True, text=True, env=full,
+                          timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for word in words:
+        assert word in result.stderr, result.stderr
+
+
+def test_when_output_is_a_directory_then_release_exits_2_even_with_force(tmp_path: Path, sample_video: Path) -> None:
+    target = tmp_path / "out.mp4"
+    target.mkdir()
+    for force in ((), ("--force",)):
+        result = run("release", str(sample_video), "-o", str(target), *force)
+        assert_one_line_error(result, 2, "is a directory")
+    assert target.is_dir() and not any(target.iterdir())
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]  # no temporary files left beside it
+
+
+def test_when_output_parent_is_a_file_then_release_exits_2_and_writes_nothing(tmp_path: Path,
+                                                                             sample_video: Path) -> None:
+    parent = tmp_path / "not-a-dir"
+    parent.write_bytes(b"keep me")
+    result = run("release", str(sample_video), "-o", str(parent / "out.mp4"))
+    assert_one_line_error(result, 2, "not a directory")
+    assert parent.read_bytes() == b"keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-dir"]
+
+
+def test_when_output_dir_is_new_and_tmpdir_on_another_filesystem_then_release_succeeds(
+        tmp_path: Path, sample_video: Path) -> None:
+    other = Path("/dev/shm")
+    if not other.is_dir() or not os.access(other, os.W_OK) or other.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs a writable /dev/shm on another filesystem than the test's temporary directory")
+    output = tmp_path / "new" / "sub" / "out.mp4"
+    result = run("release", str(sample_video), "-o", str(output), env={"TMPDIR": str(other)})
+    assert result.returncode == 0, result.stderr
+    assert output.is_file()
+    assert sorted(p.name for p in output.parent.iterdir()) == ["out.mp4"]
+
+
+def test_when_ledger_cannot_be_written_then_release_exits_2_and_releases_nothing(
+        tmp_path: Path, sample_video: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "ledger.sqlite3.head").mkdir()  # the head file cannot be written (even by root): appends fail
+    output = tmp_path / "out.mp4"
+    result = run("release", str(sample_video), "-o", str(output), home=home)
+    assert_one_line_error(result, 2, "ledger")
+    assert not output.exists()  # a release the ledger does not record is not released
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
