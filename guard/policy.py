@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -81,9 +81,14 @@ class StagePolicy(_Strict):
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
+#: libx264's presets (the encoder of released files): anything else fails only when the first release is encoded.
+X264_PRESET = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                      "placebo"]
+
+
 class OutputPolicy(_Strict):
     crf: int = Field(default=18, ge=0, le=51)
-    preset: str = "medium"
+    preset: X264_PRESET = "medium"
     fps: float | None = Field(default=None, gt=0)
 
 
@@ -141,6 +146,10 @@ def load_policy(path: str | os.PathLike[str] | None = None, overrides: Mapping[s
             user = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except FileNotFoundError as exc:
             raise PolicyError(f"policy file not found: {path}") from exc
+        except OSError as exc:  # a directory, no permission
+            raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise PolicyError(f"policy file {path} is not UTF-8 text (byte {exc.start})") from exc
         except yaml.YAMLError as exc:
             raise PolicyError(f"policy file {path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
         if not isinstance(user, Mapping):

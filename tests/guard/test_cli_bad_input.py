@@ -70,3 +70,26 @@ def test_when_ledger_cannot_be_written_then_release_exits_2_and_releases_nothing
     assert_one_line_error(result, 2, "ledger")
     assert not output.exists()  # a release the ledger does not record is not released
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
+
+
+@pytest.mark.parametrize("content", [b"limits:\n  prompt_max_chars: 10\n# caf\xe9\n", None],
+                         ids=["latin-1", "directory"])
+def test_when_policy_file_is_not_utf8_or_a_directory_then_exit_2_one_line(tmp_path: Path,
+                                                                          content: bytes | None) -> None:
+    policy = tmp_path / "policy.yaml"
+    if content is None:
+        policy.mkdir()
+    else:
+        policy.write_bytes(content)
+    result = run("--policy", str(policy), "policy", "show")
+    assert_one_line_error(result, 2, str(policy))
+
+
+def test_when_policy_names_an_unknown_encoder_preset_then_exit_2_before_release(tmp_path: Path,
+                                                                              sample_video: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("output:\n  preset: nonsense\n")
+    output = tmp_path / "out.mp4"
+    result = run("--policy", str(policy), "release", str(sample_video), "-o", str(output))
+    assert_one_line_error(result, 2, "output.preset")
+    assert not output.exists()
