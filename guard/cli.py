@@ -112,6 +112,8 @@ def _read_prompts(file: Path) -> list[str]:
             prompts.append(item["prompt"])
         else:
             prompts.append(line)
+    if not prompts:
+        raise InputError(f"no prompts in {file}")
     return prompts
 
 
@@ -180,8 +182,8 @@ def release(
 def generate(
     prompt: Annotated[str, typer.Argument(help="What to make.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The released MP4.")],
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    steps: Annotated[int | None, typer.Option(help="Denoising steps (default: the model's).")] = None,
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1, help="Random seed.")] = 0,
+    steps: Annotated[int | None, typer.Option(min=1, help="Denoising steps (default: the model's).")] = None,
     model: Annotated[str | None, typer.Option(help="A local diffusers video pipeline directory.")] = None,
     as_json: JsonOpt = False,
     force: ForceOpt = False,

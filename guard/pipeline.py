@@ -165,6 +165,10 @@ class GuardedPipeline:
             raise InputError(f"prompt must be text, got {type(prompt).__name__}")
         if not prompt.strip():
             raise InputError("prompt is empty")
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, as JSON's "\ud800" escape gives
+            raise InputError(f"prompt is not valid Unicode text (lone surrogate at character {exc.start})") from exc
         limit = self.policy.limits.prompt_max_chars
         if len(prompt) > limit:
             raise InputTooLarge(f"prompt is {len(prompt)} characters, over the limit of {limit}")

@@ -93,3 +93,29 @@ def test_when_policy_names_an_unknown_encoder_preset_then_exit_2_before_release(
     result = run("--policy", str(policy), "release", str(sample_video), "-o", str(output))
     assert_one_line_error(result, 2, "output.preset")
     assert not output.exists()
+
+
+def test_when_jsonl_prompt_is_a_lone_surrogate_then_exit_2_one_line(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "a red kite"}\n{"prompt": "a \\ud800 kite"}\n')  # valid JSON, not encodable text
+    result = run("check-prompt", "--file", str(prompts), "--json")
+    assert_one_line_error(result, 2, "Unicode")
+    assert result.stdout == ""  # refused before any prompt is checked
+
+
+@pytest.mark.parametrize("option", [("--steps", "0"), ("--seed", "-1"), ("--seed", str(2**70))])
+def test_when_generate_gets_an_out_of_range_seed_or_steps_then_usage_error_not_blocked(
+        tmp_path: Path, option: tuple[str, str]) -> None:
+    output = tmp_path / "out.mp4"
+    result = run("generate", "a red ball", "-o", str(output), *option)
+    assert result.returncode == 2, result.stderr
+    assert "blocked" not in result.stderr and "Traceback" not in result.stderr and option[0] in result.stderr
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"\n  \n"], ids=["zero-bytes", "blank-lines"])
+def test_when_prompt_file_holds_no_prompt_then_exit_2(tmp_path: Path, content: bytes) -> None:
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_bytes(content)
+    result = run("check-prompt", "--file", str(prompts))
+    assert_one_line_error(result, 2, "no prompts")
