@@ -104,6 +104,17 @@ def _read(path: str | Path, what: str) -> bytes:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from exc
 
 
+def _read_anchors(path: str | Path) -> bytes:
+    """The trust anchors file, refused when it holds no PEM certificate: c2pa would otherwise report every file,
+    however well signed, as invalid."""
+    data = _read(path, "trust anchors")
+    try:
+        x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise ConfigError(f"trust anchors {path} hold no readable PEM certificate") from exc
+    return data
+
+
 def load_signing_material() -> SigningMaterial:
     """The configured chain and key, or the local development CA (created on first use)."""
     cert_env, key_env = os.environ.get("VIDEOGUARD_SIGN_CERT"), os.environ.get("VIDEOGUARD_SIGN_KEY")
@@ -113,14 +124,14 @@ def load_signing_material() -> SigningMaterial:
             raise ConfigError("set both VIDEOGUARD_SIGN_CERT (chain PEM) and VIDEOGUARD_SIGN_KEY (key PEM)")
         chain = _read(cert_env, "certificate chain")
         key = _read(key_env, "signing key")
-        anchors = _read(anchors_env, "trust anchors") if anchors_env else b""
+        anchors = _read_anchors(anchors_env) if anchors_env else b""
         _check_pair(chain, key)
         return SigningMaterial(chain, key, anchors)
     directory = keys_dir()
     if not (directory / SIGN_CERT).exists():
         create_dev_ca(directory)
     chain = (directory / SIGN_CERT).read_bytes() + (directory / CA_CERT).read_bytes()
-    anchors = _read(anchors_env, "trust anchors") if anchors_env else (directory / CA_CERT).read_bytes()
+    anchors = _read_anchors(anchors_env) if anchors_env else (directory / CA_CERT).read_bytes()
     return SigningMaterial(chain, (directory / SIGN_KEY).read_bytes(), anchors)
 
 
@@ -128,7 +139,7 @@ def trust_anchors_pem() -> bytes:
     """The anchors verification trusts: ``$VIDEOGUARD_TRUST_ANCHORS`` or the local development CA."""
     anchors_env = os.environ.get("VIDEOGUARD_TRUST_ANCHORS")
     if anchors_env:
-        return _read(anchors_env, "trust anchors")
+        return _read_anchors(anchors_env)
     ca = keys_dir() / CA_CERT
     return ca.read_bytes() if ca.exists() else b""
 
@@ -142,6 +153,11 @@ def _check_pair(chain_pem: bytes, key_pem: bytes) -> None:
         raise ConfigError(f"unreadable certificate or key: {exc}") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise ConfigError("signing key must be an EC P-256 key (ES256)")
+    now = dt.datetime.now(dt.UTC)
+    if cert.not_valid_after_utc < now:  # c2pa refuses to sign with it: say so before any stage runs
+        raise ConfigError(f"signing certificate expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+    if cert.not_valid_before_utc > now:
+        raise ConfigError(f"signing certificate is not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
     cert_public = cert.public_key().public_bytes(serialization.Encoding.DER,
                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
     key_public = key.public_key().public_bytes(serialization.Encoding.DER,

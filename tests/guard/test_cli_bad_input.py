@@ -119,3 +119,56 @@ def test_when_prompt_file_holds_no_prompt_then_exit_2(tmp_path: Path, content: b
     prompts.write_bytes(content)
     result = run("check-prompt", "--file", str(prompts))
     assert_one_line_error(result, 2, "no prompts")
+
+
+def _expired_chain(directory: Path) -> tuple[Path, Path]:
+    """A signing chain from the local development CA whose end-entity certificate expired yesterday."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    from guard.certs import create_dev_ca
+
+    create_dev_ca(directory)
+    ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=30)).not_valid_after(now - dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+            .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+    chain, key_file = directory / "expired-chain.pem", directory / "expired.key"
+    chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + (directory / "ca.pem").read_bytes())
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return chain, key_file
+
+
+def test_when_signing_certificate_has_expired_then_config_error_exit_2_not_blocked(
+        tmp_path: Path, sample_video: Path) -> None:
+    chain, key = _expired_chain(tmp_path / "ca")
+    output = tmp_path / "out.mp4"
+    result = run("release", str(sample_video), "-o", str(output),
+                 env={"VIDEOGUARD_SIGN_CERT": str(chain), "VIDEOGUARD_SIGN_KEY": str(key),
+                      "VIDEOGUARD_TRUST_ANCHORS": str(tmp_path / "ca" / "ca.pem")})
+    assert_one_line_error(result, 2, "expired")
+    assert "blocked" not in result.stderr
+    assert not output.exists()
+
+
+def test_when_trust_anchors_file_holds_no_certificate_then_verify_exits_2_not_invalid(
+        tmp_path: Path, sample_video: Path) -> None:
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n")
+    result = run("verify", str(sample_video), env={"VIDEOGUARD_TRUST_ANCHORS": str(anchors)})
+    assert_one_line_error(result, 2, "trust anchors")
