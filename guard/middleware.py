@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -77,8 +78,8 @@ class CallableGenerator:
     def __init__(self, fn: Callable[..., Any], *, fps: float = DEFAULT_FPS, name: str | None = None) -> None:
         if not callable(fn):
             raise InputError(f"guarded() needs a callable or a diffusers pipeline, got {type(fn).__name__}")
-        if not fps > 0:
-            raise InputError(f"fps must be positive, got {fps}")
+        if not (fps > 0 and math.isfinite(fps)):
+            raise InputError(f"fps must be a positive number, got {fps}")
         self.fn = fn
         self.fps = float(fps)
         self.name = name or getattr(fn, "name", None) or getattr(fn, "__qualname__", None) or type(fn).__name__
@@ -123,7 +124,7 @@ def as_generator(target: Any, policy: Policy, *, fps: float | None = None) -> Ge
     too, so one that returns bare frames still works) through ``CallableGenerator``."""
     if is_diffusers_pipeline(target):
         return _diffusers_generator(target, policy)
-    return CallableGenerator(target, fps=fps or policy.output.fps or DEFAULT_FPS)
+    return CallableGenerator(target, fps=fps if fps is not None else policy.output.fps or DEFAULT_FPS)
 
 
 # ---------------------------------------------------------------------------- the wrapper
