@@ -174,7 +174,11 @@ class Ledger:
                     return LedgerCheck(False, count, seq, f"row {seq} was edited (hash mismatch)")
                 prev, expected_seq = stored, seq + 1
             if self.head_path.exists():
-                head_seq, head_hash = self.head_path.read_text(encoding="ascii").split()
+                fields = self.head_path.read_bytes().split()
+                if len(fields) != 2 or not fields[0].isdigit():  # the head is written whole, so this is an edit
+                    return LedgerCheck(False, count, expected_seq - 1 if count else None,
+                                       "ledger head file is garbled (expected '<seq> <hash>')")
+                head_seq, head_hash = fields[0].decode("ascii"), fields[1].decode("ascii", "replace")
                 if int(head_seq) != expected_seq - 1 or head_hash != prev:
                     return LedgerCheck(False, count, min(int(head_seq), expected_seq),
                                        f"ledger ends at row {expected_seq - 1} but its head records row {head_seq}")

@@ -172,3 +172,20 @@ def test_when_trust_anchors_file_holds_no_certificate_then_verify_exits_2_not_in
     anchors.write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n")
     result = run("verify", str(sample_video), env={"VIDEOGUARD_TRUST_ANCHORS": str(anchors)})
     assert_one_line_error(result, 2, "trust anchors")
+
+
+@pytest.mark.parametrize("head", [b"", b"hello\n", b"12 not-a-hash extra\n"], ids=["empty", "one-word", "three-words"])
+def test_when_ledger_head_file_is_garbled_then_ledger_verify_exits_4_not_internal_error(tmp_path: Path,
+                                                                                        head: bytes) -> None:
+    import json
+
+    from guard.ledger import Ledger
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ledger.append("check_prompt", {"n": 1})
+    ledger.head_path.write_bytes(head)
+    result = run("ledger", "verify", "--json", home=tmp_path)
+    assert result.returncode == 4, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    check = json.loads(result.stdout)
+    assert check["ok"] is False and "head" in check["problem"]
