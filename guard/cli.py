@@ -64,12 +64,15 @@ def progress(message: str, quiet: bool) -> Iterator[None]:
 
 
 def _check_output(output: Path, force: bool) -> None:
+    from guard.pipeline import output_directory
+
     if output.is_dir():
         raise InputError(f"output {output} is a directory")
     if output.exists() and not force:
         raise InputError(f"{output} exists; pass --force to overwrite")
     if output.suffix.lower() != ".mp4":
         raise InputError(f"output must end in .mp4, got {output.name}")
+    output_directory(output)  # writable: refused before any video is decoded or model loaded
 
 
 def _print_verdict(verdict: Verdict) -> None:

@@ -189,3 +189,11 @@ def test_when_ledger_head_file_is_garbled_then_ledger_verify_exits_4_not_interna
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     check = json.loads(result.stdout)
     assert check["ok"] is False and "head" in check["problem"]
+
+
+def test_when_sample_output_parent_is_a_file_then_exit_2_one_line(tmp_path: Path) -> None:
+    parent = tmp_path / "not-a-dir"
+    parent.write_bytes(b"keep me")
+    result = run("sample", "-o", str(parent / "sample.mp4"), "--seconds", "0.5", "--size", "64")
+    assert_one_line_error(result, 2, "not a directory")
+    assert parent.read_bytes() == b"keep me"
