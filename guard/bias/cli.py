@@ -88,12 +88,26 @@ def load_gender_classifier(spec: str | None) -> GenderClassifier | None:
         raise InputError(f"gender classifier {spec!r} did not load: {exc}") from exc
 
 
+def check_report_dir(out_dir: Path, force: bool) -> None:
+    """Refuse a report directory the report cannot be written to, before the audit's generation runs."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"report directory {out_dir} is not a directory")
+    if not force and ((out_dir / REPORT_JSON).exists() or (out_dir / REPORT_HTML).exists()):
+        raise InputError(f"{out_dir} already holds a report; pass --force to overwrite")
+    base = out_dir
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise InputError(f"cannot write report directory {out_dir}: {base} is not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write report directory {out_dir}: {base} is not writable")
+
+
 def write_report(report: dict[str, Any], out_dir: Path, force: bool) -> tuple[Path, Path]:
     from guard.bias.report_html import render_html
 
     json_path, html_path = out_dir / REPORT_JSON, out_dir / REPORT_HTML
-    if not force and (json_path.exists() or html_path.exists()):
-        raise InputError(f"{out_dir} already holds a report; pass --force to overwrite")
+    check_report_dir(out_dir, force)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, text in ((json_path, json.dumps(report, indent=1, ensure_ascii=False)), (html_path, render_html(report))):
         tmp = path.with_name(f".{path.name}.part")  # write then rename: never a half-written report
@@ -121,6 +135,7 @@ def bias_command(
     from guard.bias.output_audit import run_output_audit
 
     try:
+        check_report_dir(out, force)  # before the generation: an unwritable report would lose the whole run
         policy = load_policy(_policy_path(ctx))
         settings = bias_settings(policy).audit
         prompts = load_suite(suite, limit)

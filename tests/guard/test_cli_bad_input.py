@@ -197,3 +197,20 @@ def test_when_sample_output_parent_is_a_file_then_exit_2_one_line(tmp_path: Path
     result = run("sample", "-o", str(parent / "sample.mp4"), "--seconds", "0.5", "--size", "64")
     assert_one_line_error(result, 2, "not a directory")
     assert parent.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize("situation", ["out-is-a-file", "report-exists"])
+def test_when_audit_report_directory_is_unusable_then_refused_before_the_generator_loads(
+        tmp_path: Path, situation: str) -> None:
+    out = tmp_path / "report"
+    if situation == "out-is-a-file":
+        out.write_bytes(b"keep me")
+    else:
+        out.mkdir()
+        (out / "report.json").write_text("{}")
+    # a generator that does not exist: a check made only after the audit would never be reached
+    result = run("audit", "bias", "--suite", "occupations", "-o", str(out), "--limit", "1", "--seeds", "1",
+                 "--generator", str(tmp_path / "no-such-model"))
+    assert result.returncode == 2, result.stderr
+    assert "no-such-model" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert ("not a directory" if situation == "out-is-a-file" else "--force") in result.stderr
