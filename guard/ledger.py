@@ -73,10 +73,10 @@ class Ledger:
             self._writer.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
             self._writer.execute(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
-            raise self._unwritable(exc) from exc
+            raise self._unusable("open", exc) from exc
 
-    def _unwritable(self, exc: BaseException) -> ConfigError:
-        return ConfigError(f"cannot write the ledger {self.path}: {one_line(exc)}")
+    def _unusable(self, action: str, exc: BaseException) -> ConfigError:
+        return ConfigError(f"cannot {action} the ledger {self.path}: {one_line(exc)}")
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -118,7 +118,7 @@ class Ledger:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 if isinstance(exc, (sqlite3.Error, OSError)):
-                    raise self._unwritable(exc) from exc
+                    raise self._unusable("write to", exc) from exc
                 raise
 
     @property
