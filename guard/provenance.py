@@ -170,8 +170,10 @@ def _reader_context(anchors_pem: bytes) -> c2pa.Context:
 def verify_file(path: str | os.PathLike[str], anchors_pem: bytes | None = None) -> ProvenanceReport:
     """Read and validate the embedded manifest offline against ``anchors_pem`` (default: the configured anchors)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"file not found: {path}")
+    if not path.is_file():
+        raise InputError(f"not a file: {path}")
     mime = MIME_BY_SUFFIX.get(path.suffix.lower())
     if mime is None:
         raise UnsupportedMedia(f"C2PA verification supports MP4/MOV/AVI, not {path.suffix or 'no extension'}")

@@ -65,8 +65,10 @@ def _detect_watermark(path: Path, policy: Policy) -> dict[str, Any]:
 
 def verify_video(path: str | Path, policy: Policy, store: ManifestStore | None = None) -> VerifyReport:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"file not found: {path}")
+    if not path.is_file():
+        raise InputError(f"not a file: {path}")
     c2pa_report = verify_file(path) if path.suffix.lower() in (".mp4", ".m4v", ".mov", ".avi") \
         else ProvenanceReport("absent", ("manifest.unsupportedFormat",))
     watermark = _detect_watermark(path, policy)

@@ -214,3 +214,9 @@ def test_when_audit_report_directory_is_unusable_then_refused_before_the_generat
     assert result.returncode == 2, result.stderr
     assert "no-such-model" not in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert ("not a directory" if situation == "out-is-a-file" else "--force") in result.stderr
+
+
+def test_when_verify_is_given_a_directory_then_it_says_not_a_file_not_missing(tmp_path: Path) -> None:
+    result = run("verify", str(tmp_path))
+    assert_one_line_error(result, 2, "not a file")
+    assert "not found" not in result.stderr
