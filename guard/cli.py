@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -350,8 +351,15 @@ def _mount_optional() -> None:
 _mount_optional()
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    """SIGTERM (``kill``, ``timeout``, ``docker stop``) unwinds like Ctrl-C: the release's temporary files are
+    removed on the way out instead of being left beside the output."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Entry point: map errors to exit codes and one-line messages."""
+    signal.signal(signal.SIGTERM, _terminated)  # `serve` hands signals to uvicorn, which installs its own
     # Model loaders' own progress bars would break the quiet-under---json promise.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -220,3 +220,28 @@ def test_when_verify_is_given_a_directory_then_it_says_not_a_file_not_missing(tm
     result = run("verify", str(tmp_path))
     assert_one_line_error(result, 2, "not a file")
     assert "not found" not in result.stderr
+
+
+def test_when_release_is_terminated_mid_encode_then_no_temporary_files_are_left(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from guard.sample import photo_pan
+    from guard.stages import Clip
+    from guard.video_io import write_mp4
+
+    source = tmp_path / "long.mp4"
+    write_mp4(Clip(photo_pan(frames=480, size=256), 24.0), source, crf=18, preset="ultrafast")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "guard.cli", "release", str(source), "-o", str(out_dir / "x.mp4")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not any(out_dir.iterdir()) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the release's temporary directory appears beside the output
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert list(out_dir.iterdir()) == []
