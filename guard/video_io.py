@@ -185,11 +185,17 @@ def read_video(path: str | os.PathLike[str], limits: Limits | None = None, *, ma
     limits = limits or Limits()
     fps = probe_fps(path, limits)
     frames: list[np.ndarray] = []
+    decoded = 0
     for index, _, frame in iter_video(path, limits):
         if max_frames is not None and index >= max_frames:
             break
         if frames and frame.shape != frames[0].shape:
             raise UnsupportedMedia(f"frame size changes mid-stream at frame {index}: {path}")
+        decoded += frame.nbytes
+        if decoded > limits.video_max_decoded_bytes:  # the whole clip is held: refuse before memory runs out
+            raise InputTooLarge(f"video decodes to over {limits.video_max_decoded_bytes} bytes of frames "
+                                f"(limits.video_max_decoded_bytes) by frame {index} at {frame.shape[1]}x"
+                                f"{frame.shape[0]}: {path}")
         frames.append(frame)
     return Clip(np.stack(frames), fps)  # (T, H, W, 3) uint8
 

@@ -245,3 +245,14 @@ def test_when_release_is_terminated_mid_encode_then_no_temporary_files_are_left(
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err
     assert list(out_dir.iterdir()) == []
+
+
+def test_when_video_decodes_to_more_than_the_memory_limit_then_release_and_verify_exit_2(
+        tmp_path: Path, sample_video: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("limits:\n  video_max_decoded_bytes: 1000000\n")  # the sample: 48 frames of 256x256x3
+    output = tmp_path / "out.mp4"
+    for args in (("release", str(sample_video), "-o", str(output)), ("verify", str(sample_video))):
+        result = run("--policy", str(policy), *args)
+        assert_one_line_error(result, 2, "video_max_decoded_bytes")
+    assert not output.exists()
