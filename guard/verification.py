@@ -55,9 +55,12 @@ def _detect_watermark(path: Path, policy: Policy) -> dict[str, Any]:
         factory = importlib.import_module("guard.watermark_stage").build_watermark_stage
     except (ImportError, AttributeError) as exc:
         return {"marked": False, "error": f"watermark detector unavailable: {exc}"}
-    clip = read_video(path, policy.limits)
+    # the mark is in every second and the detector reads at most MAX_FRAMES: decode no more than that, and within
+    # the memory budget (a long or large file is verified on its first seconds instead of refused)
+    clip = read_video(path, policy.limits, max_frames=importlib.import_module("watermark").detector.MAX_FRAMES,
+                      prefix_ok=True)
     reading = factory(policy).detect(clip)
-    return {"marked": reading.marked, "p_value": reading.p_value,
+    return {"marked": reading.marked, "p_value": reading.p_value, "frames_read": len(clip.frames),
             "payload": reading.payload.hex() if reading.payload is not None else None,
             "mean_bit_confidence": (sum(reading.bit_confidence) / len(reading.bit_confidence)
                                     if reading.bit_confidence else None)}

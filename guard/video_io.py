@@ -180,8 +180,14 @@ def probe_fps(path: str | os.PathLike[str], limits: Limits | None = None) -> flo
         return _fps(stream)
 
 
-def read_video(path: str | os.PathLike[str], limits: Limits | None = None, *, max_frames: int | None = None) -> Clip:
-    """Decode a whole video (any container PyAV reads) into a ``Clip``."""
+def read_video(path: str | os.PathLike[str], limits: Limits | None = None, *, max_frames: int | None = None,
+               prefix_ok: bool = False) -> Clip:
+    """Decode a whole video (any container PyAV reads) into a ``Clip``.
+
+    Over ``limits.video_max_decoded_bytes`` of frames: ``InputTooLarge``, or, with ``prefix_ok`` (a reader that
+    needs only some of the clip, such as watermark detection: the mark is in every second), the frames decoded
+    before the budget ran out.
+    """
     limits = limits or Limits()
     fps = probe_fps(path, limits)
     frames: list[np.ndarray] = []
@@ -193,6 +199,8 @@ def read_video(path: str | os.PathLike[str], limits: Limits | None = None, *, ma
             raise UnsupportedMedia(f"frame size changes mid-stream at frame {index}: {path}")
         decoded += frame.nbytes
         if decoded > limits.video_max_decoded_bytes:  # the whole clip is held: refuse before memory runs out
+            if prefix_ok and frames:
+                break
             raise InputTooLarge(f"video decodes to over {limits.video_max_decoded_bytes} bytes of frames "
                                 f"(limits.video_max_decoded_bytes) by frame {index} at {frame.shape[1]}x"
                                 f"{frame.shape[0]}: {path}")

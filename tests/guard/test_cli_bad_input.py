@@ -3,6 +3,7 @@ code, never an internal error, and no output file left behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -247,12 +248,17 @@ def test_when_release_is_terminated_mid_encode_then_no_temporary_files_are_left(
     assert list(out_dir.iterdir()) == []
 
 
-def test_when_video_decodes_to_more_than_the_memory_limit_then_release_and_verify_exit_2(
+def test_when_video_decodes_to_more_than_the_memory_limit_then_release_exits_2_and_verify_reads_its_start(
         tmp_path: Path, sample_video: Path) -> None:
+    output = tmp_path / "out.mp4"
+    assert run("release", str(sample_video), "-o", str(output), "--json").returncode == 0
     policy = tmp_path / "policy.yaml"
     policy.write_text("limits:\n  video_max_decoded_bytes: 1000000\n")  # the sample: 48 frames of 256x256x3
-    output = tmp_path / "out.mp4"
-    for args in (("release", str(sample_video), "-o", str(output)), ("verify", str(sample_video))):
-        result = run("--policy", str(policy), *args)
-        assert_one_line_error(result, 2, "video_max_decoded_bytes")
-    assert not output.exists()
+    refused = tmp_path / "refused.mp4"
+    result = run("--policy", str(policy), "release", str(sample_video), "-o", str(refused))
+    assert_one_line_error(result, 2, "video_max_decoded_bytes")  # a release must hold (and mark) every frame
+    assert not refused.exists()
+    verified = run("--policy", str(policy), "verify", str(output), "--json")  # 5 of its 48 frames fit the budget
+    assert verified.returncode == 0, verified.stderr
+    report = json.loads(verified.stdout)
+    assert report["watermark"]["marked"] and report["watermark"]["frames_read"] == 5
