@@ -70,8 +70,9 @@ class Limits(_Strict):
     video_max_width: int = Field(default=3840, gt=0)
     video_max_height: int = Field(default=2160, gt=0)
     video_max_frames: int = Field(default=20000, gt=0)
-    #: Decoded RGB bytes (frames x height x width x 3) of a video read whole (release, verify): a release holds
-    #: about seven times this at its peak, so the other limits alone let a 2-minute 1080p clip exhaust the memory.
+    #: Decoded RGB bytes (frames x height x width x 3) of a video read whole: a release holds about seven times this
+    #: at its peak, so the other limits alone let a 2-minute 1080p clip exhaust the memory; verify reads the frames
+    #: that fit.
     video_max_decoded_bytes: int = Field(default=1024**3, gt=0)
 
 
