@@ -11,7 +11,6 @@ only at the very end.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import tempfile
 import threading
@@ -24,6 +23,7 @@ from typing import Any, TypeVar, cast
 from guard.errors import InputError, InputTooLarge
 from guard.ledger import Ledger, sha256_text
 from guard.manifest_store import ManifestStore
+from guard.paths import writable_base
 from guard.policy import Policy
 from guard.provenance import ProvenanceSigner, SoftBinding, build_manifest, verify_file
 from guard.stages import PAYLOAD_BYTES, Clip, FrameStage, GeneratorStage, PromptStage, WatermarkStage
@@ -68,14 +68,7 @@ def output_directory(output: Path) -> Path:
     cannot be written."""
     if output.is_dir():
         raise InputError(f"output {output} is a directory")
-    base = output.parent
-    while not base.exists() and base != base.parent:
-        base = base.parent
-    if not base.is_dir():
-        raise InputError(f"cannot write {output}: {base} is not a directory")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write {output}: {base} is not writable")
-    return base
+    return writable_base(output.parent, str(output))
 
 
 @dataclass(frozen=True)

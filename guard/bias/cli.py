@@ -21,6 +21,7 @@ from guard.bias.prompt_audit import audit_prompts
 from guard.bias.settings import bias_settings
 from guard.bias.suites import SUITE_SOURCES, SUITES, load_suite
 from guard.errors import InputError, VideoguardError
+from guard.paths import writable_base
 from guard.policy import load_policy
 
 audit_app = typer.Typer(help="Bias audits: of the prompts the gate saw, and of what a generator makes.",
@@ -94,13 +95,7 @@ def check_report_dir(out_dir: Path, force: bool) -> None:
         raise InputError(f"report directory {out_dir} is not a directory")
     if not force and ((out_dir / REPORT_JSON).exists() or (out_dir / REPORT_HTML).exists()):
         raise InputError(f"{out_dir} already holds a report; pass --force to overwrite")
-    base = out_dir
-    while not base.exists() and base != base.parent:
-        base = base.parent
-    if not base.is_dir():
-        raise InputError(f"cannot write report directory {out_dir}: {base} is not a directory")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write report directory {out_dir}: {base} is not writable")
+    writable_base(out_dir, f"report directory {out_dir}")
 
 
 def write_report(report: dict[str, Any], out_dir: Path, force: bool) -> tuple[Path, Path]:
