@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from guard.errors import VideoguardError
+from guard.errors import ConfigError, VideoguardError
 from guard.verdict import Blocked
 
 log = logging.getLogger("guard.api")
@@ -103,6 +103,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             detail = detail.replace(f"'{upload}'", "the upload").replace(upload, "the upload")
         if status >= 500:
             log.error("request failed", extra={"event": "error", "error": type(exc).__name__, "detail": detail})
+        if isinstance(exc, ConfigError):  # the server's own set-up (keys, anchors, ledger): its paths stay in its log
+            detail = "the server's configuration is unusable; see the server log for the request id"
         return problem_response(request, status, _kind(status), detail)
 
     @app.exception_handler(Exception)

@@ -336,3 +336,14 @@ def test_when_every_cpu_worker_slot_is_taken_then_503_busy_with_retry_after() ->
     body = assert_problem(refused, 503)
     assert body["type"].endswith("busy") and refused.headers["retry-after"] == "1"
     assert results == [200]
+
+
+def test_when_the_servers_configuration_is_unusable_then_500_names_no_server_path(
+        server: LiveServer, sample_video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_text("not a certificate\n")  # a ConfigError on the server, whose message names this path
+    monkeypatch.setenv("VIDEOGUARD_TRUST_ANCHORS", str(anchors))
+    response = server.client(make_key("moderate")).post("/v1/videos/verify", content=sample_video.read_bytes(),
+                                                       headers={"content-type": "video/mp4"})
+    body = assert_problem(response, 500)
+    assert str(tmp_path) not in body["detail"] and "server log" in body["detail"]
