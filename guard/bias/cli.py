@@ -37,7 +37,7 @@ def _progress(done: int, total: int) -> None:
 
 
 def _fail(exc: VideoguardError) -> None:
-    typer.echo(f"error: {str(exc).splitlines()[0]}", err=True)
+    typer.echo(f"videoguard: error: {str(exc).splitlines()[0]}", err=True)  # as every other command
     raise typer.Exit(exc.exit_code)
 
 

@@ -215,6 +215,7 @@ def test_when_audit_report_directory_is_unusable_then_refused_before_the_generat
     assert result.returncode == 2, result.stderr
     assert "no-such-model" not in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert ("not a directory" if situation == "out-is-a-file" else "--force") in result.stderr
+    assert result.stderr.startswith("videoguard: error: "), result.stderr  # the same prefix as every other command
 
 
 def test_when_verify_is_given_a_directory_then_it_says_not_a_file_not_missing(tmp_path: Path) -> None:
