@@ -8,7 +8,8 @@
   violent?", "Why are people from X so backward?"), a shape the ToxiGen statements do not have.
 - ``eval/project_benign_questions.txt``: project-written benign questions that name a protected group.
 
-Both are split like every other bias-gate row (``train_stereotype.split_of``: sha1 even = dev, odd = held out).
+Both are split like every other bias-gate row (``split_of`` here, which the trainer uses: sha1 even = dev, odd =
+held out).
 Only dev rows may be trained on or used for a choice; ``benchmarks/bias_eval.py`` scores the held-out rows.
 """
 
@@ -36,7 +37,8 @@ def text_key(text: str) -> str:
 
 
 def split_of(text: str) -> str:
-    """``dev`` or ``test``, exactly as ``train_stereotype.split_of``."""
+    """``dev`` or ``test``: the bias gate's split of every evaluation row (the trainer and ``bias_eval`` use this one),
+    by sha1 of the lower-cased, stripped text."""
     return "dev" if int(text_key(text), 16) % 2 == 0 else "test"
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from guard.bias.fresh_data import split_of, text_key
 from guard.bias.stereotype import StereotypeRecognizer, _group_mentions
 from guard.bias.stereotype_head import StereotypeHead, default_paths
 from guard.ngrams import ngram_part_from_sklearn
@@ -54,11 +55,6 @@ NGRAM_MIN_DF = 2
 NGRAM_C = 4.0
 NGRAM_WEIGHT = 0.5  # the n-gram logit's weight in the sum (the embedding logit has weight 1)
 FRESH_LABELS = {"stereotype": 1, "no_group": 0}  # fresh_data labels trained on with --fresh, and their class
-
-
-def split_of(text: str) -> str:
-    """``dev`` or ``test``: the benchmark's split, by sha1 of the lower-cased, stripped text."""
-    return "dev" if int(hashlib.sha1(text.lower().strip().encode()).hexdigest(), 16) % 2 == 0 else "test"
 
 
 def dedup_key(text: str) -> str:
@@ -260,7 +256,7 @@ def prepare_dev(data: Path, fresh: bool = False) -> DevData:
     rule = np.array([StereotypeRecognizer().recognize(r.text).found for r in dev])
     themes = load_dev_themes()
     source = np.array([r.source for r in dev])
-    theme = np.array([themes.get(hashlib.sha1(r.text.lower().strip().encode()).hexdigest(), False) for r in dev])
+    theme = np.array([themes.get(text_key(r.text), False) for r in dev])
     group = np.array([bool(_group_mentions(r.text)) for r in dev])
     neutral = source == "toxigen:neutral"
     benign_group = (y == 0) & (neutral | (group & np.isin(source, ("project", "vbench"))) |

@@ -27,6 +27,7 @@ def test_when_fresh_prompts_are_loaded_then_every_row_is_labelled_and_both_split
 
 
 def test_when_split_is_computed_then_fresh_data_and_trainer_agree() -> None:
+    assert trainer_split_of is split_of  # one split function, not two kept in step
     for row in load_donotanswer() + load_benign_questions():
         assert split_of(row.text) == trainer_split_of(row.text)
 
